@@ -1,0 +1,59 @@
+# hlsd: `make run` serves config/development.ini, `make test` runs every test.
+# Each target does all the set-up it needs, idempotently.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HLSJS := web/static/vendor/hls.min.js
+APT_PACKAGES_RUN := ffmpeg
+APT_PACKAGES_TEST := ffmpeg chromium
+APT_PACKAGES_BENCH := ffmpeg nginx-light wrk
+
+.PHONY: run test chaos bench setup clean
+
+run: setup
+	$(BIN)/python -m actors.sample config/development.ini
+	$(BIN)/pserve config/development.ini
+
+test: setup
+	@$(MAKE) --no-print-directory os-packages PACKAGES="$(APT_PACKAGES_TEST)"
+	$(BIN)/pytest
+
+chaos: setup
+	$(BIN)/python -m tests.chaos --minutes 10
+
+bench: setup
+	@$(MAKE) --no-print-directory os-packages PACKAGES="$(APT_PACKAGES_BENCH)"
+	$(BIN)/python -m bench
+
+setup: $(VENV)/.installed $(HLSJS)
+	@$(MAKE) --no-print-directory os-packages PACKAGES="$(APT_PACKAGES_RUN)"
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(HLSJS): package.json
+	npm install --no-audit --no-fund --silent
+	mkdir -p $(dir $@)
+	cp node_modules/hls.js/dist/hls.min.js $@
+
+# Installs the Debian packages whose commands are missing (root), or says what to install.
+os-packages:
+	@missing=""; for p in $(PACKAGES); do \
+	  case $$p in nginx-light) c=nginx;; *) c=$$p;; esac; \
+	  command -v $$c >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "hlsd needs these Debian packages: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) node_modules web/static/vendor *.egg-info

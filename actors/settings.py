@@ -1,0 +1,211 @@
+"""hlsd's settings: every ``hls.*`` key parsed once, at start-up, into one frozen object.
+
+A table of ``(key, converter, default)`` in the manner of waitress's adjustments: an
+unknown key or a value that does not convert stops start-up with one line naming it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+PREFIX = "hls."
+
+
+class SettingsError(ValueError):
+    """A bad ``hls.*`` setting; the message is one line that names the key."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One rendition: ``copy`` remuxes, the others transcode to H.264/AAC."""
+
+    name: str
+    height: int | None = None
+    video_kbps: int = 0
+    audio_kbps: int = 128
+
+    @property
+    def is_copy(self) -> bool:
+        return self.height is None
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """OTP's restart intensity: at most ``restarts`` restarts within ``period`` seconds."""
+
+    restarts: int
+    period: float
+
+
+DEFAULT_PROFILES = (
+    Profile("copy"),
+    Profile("720p", 720, 2800, 128),
+    Profile("480p", 480, 1400, 96),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    media_root: Path
+    work_dir: Path
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    segment_seconds: float = 4.0
+    idle_timeout: float = 60.0
+    resume_window: float = 21600.0
+    segment_wait: float = 20.0
+    kill_grace: float = 5.0
+    max_sessions: int = 50
+    restart_intensity: Intensity = Intensity(3, 10.0)
+    profiles: tuple[Profile, ...] = DEFAULT_PROFILES
+    admin_token: str = ""
+    faults_enabled: bool = False
+    reap_interval: float = 30.0
+    stall_timeout: float = 15.0
+    pause_ahead: int = 8
+    keep_behind: int = 30
+    max_waiting: int = 24
+    instance: str = field(default="")
+
+    def profile(self, name: str) -> Profile | None:
+        return next((p for p in self.profiles if p.name == name), None)
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _intensity(value: str) -> Intensity:
+    restarts, _, period = str(value).partition("/")
+    try:
+        parsed = Intensity(int(restarts), float(period))
+    except ValueError:
+        raise ValueError("must be RESTARTS/SECONDS, like 3/10") from None
+    if parsed.restarts < 0 or parsed.period <= 0:
+        raise ValueError("must be RESTARTS/SECONDS with RESTARTS >= 0 and SECONDS > 0")
+    return parsed
+
+
+def _kbps(text: str) -> int:
+    number = text.lower().removesuffix("k")
+    return _positive_int(number)
+
+
+def _profile(line: str) -> Profile:
+    words = line.split()
+    if len(words) == 2 and words[1] == "copy":
+        return Profile(words[0])
+    if len(words) == 4:
+        name, height, video, audio = words
+        return Profile(name, _positive_int(height.removesuffix("p")), _kbps(video), _kbps(audio))
+    raise ValueError(f"profile line {line!r} must be 'NAME copy' or 'NAME HEIGHT VIDEO_KBPS AUDIO_KBPS'")
+
+
+def _profiles(value: str) -> tuple[Profile, ...]:
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    profiles = tuple(_profile(line) for line in lines)
+    if not profiles:
+        raise ValueError("must name at least one profile")
+    names = [p.name for p in profiles]
+    if len(set(names)) != len(names):
+        raise ValueError("profile names must be unique")
+    for name in names:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"profile name {name!r} must be letters, digits, - or _")
+    return profiles
+
+
+def _path(value: str) -> Path:
+    if not str(value).strip():
+        raise ValueError("must not be empty")
+    return Path(value).expanduser().resolve()
+
+
+def _executable(value: str) -> str:
+    found = shutil.which(value)
+    if found is None:
+        raise ValueError(f"{value!r} is not an executable on PATH")
+    return found
+
+
+def _text(value: str) -> str:
+    return str(value).strip()
+
+
+CONVERTERS: Mapping[str, Callable[[str], Any]] = {
+    "media_root": _path,
+    "work_dir": _path,
+    "ffmpeg": _executable,
+    "ffprobe": _executable,
+    "segment_seconds": _positive_float,
+    "idle_timeout": _positive_float,
+    "resume_window": _positive_float,
+    "segment_wait": _positive_float,
+    "kill_grace": _positive_float,
+    "max_sessions": _positive_int,
+    "restart_intensity": _intensity,
+    "profiles": _profiles,
+    "admin_token": _text,
+    "faults_enabled": _bool,
+    "reap_interval": _positive_float,
+    "stall_timeout": _positive_float,
+    "pause_ahead": _positive_int,
+    "keep_behind": _positive_int,
+    "max_waiting": _positive_int,
+    "instance": _text,
+}
+assert set(CONVERTERS) == {f.name for f in fields(Settings)}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Convert the ``hls.*`` keys of a PasteDeploy settings dict; other keys are ignored."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX):]
+        converter = CONVERTERS.get(name)
+        if converter is None:
+            raise SettingsError(f"unknown setting {key}")
+        try:
+            values[name] = converter(value)
+        except (ValueError, TypeError) as error:
+            raise SettingsError(f"bad setting {key} = {value!r}: {error}") from None
+    for required in ("media_root", "work_dir"):
+        if required not in values:
+            raise SettingsError(f"missing setting {PREFIX}{required}")
+    values.setdefault("ffmpeg", _executable_or_error("ffmpeg"))
+    values.setdefault("ffprobe", _executable_or_error("ffprobe"))
+    values.setdefault("instance", os.urandom(4).hex())
+    if values["media_root"] == values["work_dir"]:
+        raise SettingsError("bad setting hls.work_dir: must differ from hls.media_root")
+    return Settings(**values)
+
+
+def _executable_or_error(name: str) -> str:
+    try:
+        return _executable(name)
+    except ValueError as error:
+        raise SettingsError(f"bad setting {PREFIX}{name}: {error}") from None
