@@ -7,7 +7,7 @@ the message; the actor ``set()``s it when the answer is known.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import pykka
@@ -104,14 +104,103 @@ class Timeout:
     payload: Any = None
 
 
+# --- sessions and transcoders --------------------------------------------------------
+
 @dataclass(frozen=True)
-class Deferred:
-    """Wraps a ThreadingFuture so a message can carry a reply to be set later."""
+class TranscoderReady:
+    """A transcoder (new, or restarted by its supervisor) asks its session where to start."""
 
-    future: pykka.ThreadingFuture = field(default_factory=pykka.ThreadingFuture)
+    child_id: str
+    ref: Any
 
-    def reply(self, value: Any) -> None:
-        self.future.set(value)
 
-    def fail(self, error: BaseException) -> None:
-        self.future.set_exception((type(error), error, error.__traceback__))
+@dataclass(frozen=True)
+class Begin:
+    """Session -> transcoder: spawn FFmpeg for ``profile`` from ``start_segment`` as ``run``."""
+
+    run: str
+    profile: str
+    start_segment: int
+
+
+@dataclass(frozen=True)
+class FfmpegStarted:
+    """Transcoder -> session: FFmpeg of ``run`` is running as ``pid``."""
+
+    run: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class SegmentReady:
+    """Transcoder -> session: segment ``number`` of ``run`` is complete on disk at ``path``."""
+
+    run: str
+    number: int
+    path: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """Transcoder -> session: FFmpeg reached the end of the media (exit status 0)."""
+
+    run: str
+
+
+@dataclass(frozen=True)
+class StopRun:
+    """Session -> transcoder: stop FFmpeg, delete the run's files, and end (normally)."""
+
+
+@dataclass(frozen=True)
+class Suspend:
+    """Session -> transcoder: the player is far behind; SIGSTOP FFmpeg (not a stall)."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Session -> transcoder: the player caught up; SIGCONT FFmpeg."""
+
+
+@dataclass(frozen=True)
+class SignalFfmpeg:
+    """Fault injection: send ``signal`` to FFmpeg. Reply: what was done."""
+
+    signal: int
+
+
+@dataclass(frozen=True)
+class RequestSegment:
+    """Web -> session: reply on ``reply`` with an open file of the segment, or an error."""
+
+    profile: str
+    number: int
+    reply: pykka.ThreadingFuture
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Web -> session: the player is alive (every request is one)."""
+
+    position: float | None = None
+    paused: bool | None = None
+
+
+@dataclass(frozen=True)
+class StopSession:
+    """Web -> session: end for good; ``reply`` is set once FFmpeg is gone and files deleted."""
+
+    cause: str
+    reply: pykka.ThreadingFuture
+
+
+@dataclass(frozen=True)
+class GetState:
+    """Ask a session for its JSON state."""
+
+
+@dataclass(frozen=True)
+class InjectFault:
+    """Fault injection on a session: ``fault`` is one of SPEC's names. Reply: what was done."""
+
+    fault: str

@@ -1,0 +1,245 @@
+"""The transcoder: one actor, one FFmpeg run, one run directory.
+
+Owns: the FFmpeg process (spawned from this actor's own thread, so the kernel's
+``PR_SET_PDEATHSIG`` links FFmpeg's life to this thread), the run's work dir, and the
+run's entry in ``runtime.live`` (what the reaper treats as alive).
+
+Life: ``started()`` tells the session ``TranscoderReady``; the session answers
+``Begin(run, profile, start_segment)`` with where the player needs segments *now* (so a
+transcoder restarted after a crash resumes at the right place); FFmpeg's events reach it
+as messages from the process watcher (``ProgressReported``, ``SegmentListed``,
+``ProcessExited``). Every segment FFmpeg has finished is announced as ``SegmentReady``;
+a segment cut short by a stop or a crash is never announced.
+
+Takes: ``Begin``, ``StopRun``, ``Suspend``/``Resume`` (a paused viewer: SIGSTOP/SIGCONT,
+which is not a stall), ``SignalFfmpeg`` (faults), and the watcher's events. A stall (no
+progress for ``hls.stall_timeout`` s while running) is a timer message that crashes it.
+
+Guarantees when it dies, whatever the cause (``StopRun``, a crash, its supervisor's
+shutdown): FFmpeg's group got SIGTERM, then SIGKILL after ``hls.kill_grace``, and was
+reaped; the run dir is deleted; the run is no longer live. FFmpeg exiting non-zero is a
+crash (with the last lines of its stderr) that the session's supervisor restarts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import psutil
+import pykka
+
+from actors import media, procs
+from actors.link import Link, LinkedActor
+from actors.messages import (
+    Begin,
+    NORMAL,
+    Exit,
+    FfmpegStarted,
+    Resume,
+    RunFinished,
+    SegmentReady,
+    SignalFfmpeg,
+    StopRun,
+    Suspend,
+    TranscoderReady,
+)
+
+if TYPE_CHECKING:
+    from actors.system import Plan, Runtime
+
+log = logging.getLogger(__name__)
+
+
+class FfmpegFailed(RuntimeError):
+    """FFmpeg exited with an error, was killed, or stalled."""
+
+
+class Transcoder(LinkedActor):
+    """See the module docstring."""
+
+    kind = "transcoder"
+
+    def __init__(self, link: Link, runtime: Runtime, session_id: str,
+                 owner: pykka.ActorRef[Any], plan: Plan) -> None:
+        super().__init__(link, runtime.timers)
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.session_id = session_id
+        self.owner = owner
+        self.plan = plan
+        self.run: str | None = None
+        self.profile: str | None = None
+        self.start_segment = 0
+        self.run_dir: Path | None = None
+        self.ffmpeg: procs.ProcessHandle | None = None
+        self.process: psutil.Process | None = None
+        self.state = "waiting"
+        self.first_ready: int | None = None
+        self.last_ready: int | None = None
+        self.held_last: media.ListedSegment | None = None
+        self.speed = ""
+        self.spawned_at = 0.0
+
+    # --- life ---------------------------------------------------------------------------
+
+    def started(self) -> None:
+        self.owner.tell(TranscoderReady(self.link.child_id, self.actor_ref))
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case Begin(run=run, profile=profile, start_segment=start):
+                self._begin(run, profile, start)
+            case procs.ProgressReported(fields=fields):
+                self._progress(fields)
+            case procs.SegmentListed(line=line):
+                self._listed(media.parse_segment_list_line(line))
+            case procs.ProcessExited(returncode=code, stderr_tail=tail):
+                self._exited(code, tail)
+            case StopRun():
+                self.exit(NORMAL)
+            case Suspend():
+                self._suspend()
+            case Resume():
+                self._resume()
+            case SignalFfmpeg(signal=signum):
+                return self._signal(signum)
+            case _:
+                return super().handle(message)
+        return None
+
+    def timeout(self, name: str, payload: Any) -> None:
+        if name == "stall":
+            raise FfmpegFailed(f"ffmpeg stalled: no progress for {self.settings.stall_timeout:g} s")
+        super().timeout(name, payload)
+
+    def cleanup(self, exit: Exit) -> None:
+        if self.ffmpeg is not None:
+            report = procs.stop_process_group(self.ffmpeg, self.settings.kill_grace)
+            self.runtime.metrics.stop_latency.observe(report.elapsed)
+            self.runtime.live.discard_pid(self.ffmpeg.pid)
+            log.info("run %s: ffmpeg %d stopped (%s, %.3f s)", self.run, self.ffmpeg.pid,
+                     report.signal, report.elapsed)
+        if self.run is not None:
+            procs.remove_run_dir(self.settings.work_dir, self.settings.instance,
+                                 self.session_id, self.run)
+            self.runtime.live.discard_run(self.run)
+
+    # --- one FFmpeg run -------------------------------------------------------------------
+
+    def _begin(self, run: str, profile_name: str, start: int) -> None:
+        if self.run is not None:
+            log.warning("%s: already running %s; ignoring Begin(%s)", self.name, self.run, run)
+            return
+        profile = self.settings.profile(profile_name)
+        assert profile is not None, f"unknown profile {profile_name}"
+        boundaries = self.plan.boundaries[profile_name]
+        self.run, self.profile, self.start_segment = run, profile_name, start
+        self.runtime.live.add_run(run)
+        self.run_dir = procs.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
+        self.run_dir.mkdir(parents=True)
+        tag = procs.Tag.for_this_process(self.settings.work_dir, self.settings.instance,
+                                         self.session_id, run)
+        out_dir = self.run_dir
+
+        def argv(progress_fd: int, list_fd: int) -> list[str]:
+            return media.ffmpeg_args(self.plan.info, profile, boundaries, start, out_dir,
+                                     progress_fd, list_fd)
+
+        self.spawned_at = time.monotonic()
+        self.ffmpeg = procs.spawn(argv, tag, out_dir, self.settings.ffmpeg)
+        self.runtime.live.add_pid(self.ffmpeg.pid)
+        self.process = psutil.Process(self.ffmpeg.pid)
+        self.state = "running"
+        self.runtime.watcher.watch(self.ffmpeg, _forward_to(self.actor_ref))
+        self.owner.tell(FfmpegStarted(run, self.ffmpeg.pid))
+        self.arm("stall", self.settings.stall_timeout)
+        log.info("run %s: ffmpeg %d started, %s from segment %d", run, self.ffmpeg.pid,
+                 profile_name, start)
+
+    def _progress(self, fields: dict[str, str]) -> None:
+        self.speed = fields.get("speed", "").strip()
+        if self.state == "running":
+            self.arm("stall", self.settings.stall_timeout)
+
+    def _listed(self, segment: media.ListedSegment) -> None:
+        boundaries = self.plan.boundaries[self.profile or ""]
+        if segment.number == len(boundaries) - 2:
+            self.held_last = segment  # whole only if FFmpeg exits with status 0
+        elif media.reaches_its_boundary(segment, boundaries, self.plan.info.video.fps):
+            self._announce(segment)
+        else:
+            log.warning("run %s: segment %d cut short; not served", self.run, segment.number)
+
+    def _announce(self, segment: media.ListedSegment) -> None:
+        assert self.run is not None and self.run_dir is not None
+        if self.first_ready is None:
+            self.first_ready = segment.number
+            self.runtime.metrics.first_segment.observe(time.monotonic() - self.spawned_at)
+        self.last_ready = segment.number
+        self.owner.tell(SegmentReady(self.run, segment.number, str(self.run_dir / segment.name)))
+
+    def _exited(self, code: int, tail: tuple[str, ...]) -> None:
+        assert self.run is not None and self.ffmpeg is not None
+        self.runtime.live.discard_pid(self.ffmpeg.pid)
+        self.disarm("stall")
+        if code != 0:
+            self.state = "failed"
+            last = " | ".join(tail[-3:]) or "no output"
+            raise FfmpegFailed(f"ffmpeg exited with status {code}: {last}")
+        if self.held_last is not None:
+            self._announce(self.held_last)
+        self.state = "finished"
+        self.owner.tell(RunFinished(self.run))
+
+    # --- pausing and faults ----------------------------------------------------------------
+
+    def _suspend(self) -> None:
+        if self.state == "running" and self.ffmpeg is not None and procs.suspend(self.ffmpeg):
+            self.state = "suspended"
+            self.disarm("stall")
+
+    def _resume(self) -> None:
+        if self.state == "suspended" and self.ffmpeg is not None and procs.resume(self.ffmpeg):
+            self.state = "running"
+            self.arm("stall", self.settings.stall_timeout)
+
+    def _signal(self, signum: int) -> dict[str, Any]:
+        if self.ffmpeg is None or self.ffmpeg.returncode is not None:
+            return {"target": self.name, "did": "nothing: no ffmpeg running"}
+        os.kill(self.ffmpeg.pid, signum)
+        return {"target": f"ffmpeg {self.ffmpeg.pid}", "did": f"sent {signal.Signals(signum).name}"}
+
+    # --- the tree dump ---------------------------------------------------------------------
+
+    def facts(self) -> dict[str, Any]:
+        total = len(self.plan.boundaries[self.profile]) - 1 if self.profile else None
+        return {
+            "run": self.run, "profile": self.profile, "start_segment": self.start_segment,
+            "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.state,
+            **self._usage(),
+            "first_segment": self.first_ready, "last_segment": self.last_ready,
+            "segments": total, "speed": self.speed,
+        }
+
+    def _usage(self) -> dict[str, Any]:
+        if self.process is None or self.state in ("finished", "failed"):
+            return {"cpu": None, "rss": None}
+        try:
+            with self.process.oneshot():
+                return {"cpu": self.process.cpu_percent(None), "rss": self.process.memory_info().rss}
+        except psutil.Error:
+            return {"cpu": None, "rss": None}
+
+
+def _forward_to(ref: pykka.ActorRef[Any]) -> Callable[[Any], None]:
+    """The watcher's callback: hand the event on; after the transcoder ended, drop it."""
+    def forward(event: Any) -> None:
+        try:
+            ref.tell(event)
+        except pykka.ActorDeadError:
+            log.debug("event for a stopped transcoder dropped: %r", event)
+    return forward

@@ -1,0 +1,230 @@
+"""Sessions and playback through the real HlsSystem: real FFmpeg, real files, real timers."""
+from __future__ import annotations
+
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import m3u8
+import psutil
+import pytest
+
+from actors.errors import NotFound, SessionFailed, Unavailable
+from actors.media import MediaError
+from actors.system import HlsSystem
+from tests.kernel_helpers import eventually
+from tests.media_helpers import make_clip
+from tests.runtime_helpers import FAKES, leftover_runs, settings_for, tagged_pids
+
+pytestmark = pytest.mark.timeout(120)
+PROFILES = "\n copy copy\n 360p 360 600k 64k"
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    make_clip(root / "movie.mp4", 60, width=1280, height=720, fps=30, bframes=2)
+    make_clip(root / "mp3.mkv", 12, width=640, height=360, fps=25, audio="mp3")
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 5000)
+    return root
+
+
+@pytest.fixture
+def start_system(library, tmp_path):
+    """Start an HlsSystem with settings overrides; stop it and check the invariants."""
+    work = tmp_path / "work"
+    systems = []
+
+    def start(**overrides):
+        overrides.setdefault("profiles", PROFILES)
+        system = HlsSystem(settings_for(library, work, **overrides)).start()
+        systems.append(system)
+        return system
+
+    yield start
+    for system in systems:
+        system.stop()
+    assert tagged_pids(work) == [], "an FFmpeg outlived hlsd"
+    assert leftover_runs(work) == [], "a run dir outlived hlsd"
+
+
+def state_or_none(system, session_id):
+    try:
+        return system.session_state(session_id)["state"]
+    except Unavailable:
+        return None
+
+
+def read(system, session_id, profile, number) -> bytes:
+    with system.segment(session_id, profile, number) as segment:
+        return segment.read()
+
+
+def segment_count(system, session_id, profile):
+    playlist = m3u8.loads(system.media_playlist(session_id, profile))
+    return len(playlist.segments)
+
+
+def decode(path: Path) -> tuple[str, float]:
+    """Decode like a player would; return (errors, decoded duration)."""
+    errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
+                            capture_output=True, text=True, timeout=60).stderr
+    duration = float(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=30).stdout.strip())
+    return errors, duration
+
+
+def test_playlists_are_valid_vod_playlists_of_the_whole_file(start_system):
+    system = start_system()
+    session = system.open_session("movie.mp4")
+    master = m3u8.loads(system.master_playlist(session["id"]))
+    assert {p.stream_info.resolution for p in master.playlists} == {(1280, 720), (640, 360)}
+    for variant in master.playlists:
+        assert variant.uri.startswith(f"/hls/{session['id']}/")
+        assert variant.stream_info.bandwidth > 0 and "avc1" in variant.stream_info.codecs
+    for profile in ("copy", "360p"):
+        playlist = m3u8.loads(system.media_playlist(session["id"], profile))
+        assert playlist.playlist_type == "vod" and playlist.is_endlist
+        assert playlist.media_sequence == 0
+        assert all(round(s.duration) <= playlist.target_duration for s in playlist.segments)
+        assert abs(sum(s.duration for s in playlist.segments) - 60.0) < 1 / 30 + 1e-3
+
+
+@pytest.mark.parametrize("profile", ["copy", "360p"])
+def test_every_segment_decodes_end_to_end_as_a_player_reads_them(start_system, tmp_path, profile):
+    system = start_system()
+    session = system.open_session("movie.mp4", profile)
+    stream = tmp_path / "stream.ts"
+    with stream.open("wb") as out:
+        for number in range(segment_count(system, session["id"], profile)):
+            out.write(read(system, session["id"], profile, number))
+    errors, duration = decode(stream)
+    assert errors == ""
+    assert abs(duration - 60.0) < 0.1
+    assert system.session_state(session["id"])["restarts"] == 0
+
+
+def test_seek_to_the_middle_then_back_splices_cleanly_with_one_run_per_seek(start_system, tmp_path):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "copy")["id"]
+    total = segment_count(system, session_id, "copy")
+    middle = total // 2
+    parts = {middle: read(system, session_id, "copy", middle)}
+    parts[0] = read(system, session_id, "copy", 0)
+    for number in range(1, total):
+        if number not in parts:
+            parts[number] = read(system, session_id, "copy", number)
+    stream = tmp_path / "seeked.ts"
+    stream.write_bytes(b"".join(parts[n] for n in range(total)))
+    errors, duration = decode(stream)
+    assert "non monotonically" not in errors and errors == ""
+    assert abs(duration - 60.0) < 0.1
+    assert system.runtime.metrics.seeks._value.get() == 2, "one new run per seek, no more"
+
+
+def test_concurrent_requests_for_the_same_missing_segment_cause_one_restart(start_system):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "360p")["id"]
+    far = segment_count(system, session_id, "360p") - 3
+    with ThreadPoolExecutor(6) as pool:
+        bodies = list(pool.map(lambda _: read(system, session_id, "360p", far), range(6)))
+    assert len(set(bodies)) == 1 and bodies[0]
+    assert system.runtime.metrics.seeks._value.get() == 1
+
+
+def test_start_makes_the_first_run_begin_at_that_segment(start_system):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "copy", start=30.0)["id"]
+    eventually(lambda: system.session_state(session_id)["segments_ready"])
+    assert min(system.session_state(session_id)["segments_ready"]) >= 6
+    assert read(system, session_id, "copy", 8)
+    assert system.runtime.metrics.seeks._value.get() == 0
+
+
+def test_idle_session_stops_ffmpeg_and_resumes_at_the_segment_asked_for(start_system):
+    system = start_system(idle_timeout=1.0)
+    session_id = system.open_session("movie.mp4", "360p")["id"]
+    assert read(system, session_id, "360p", 0)
+    work = system.settings.work_dir
+    eventually(lambda: system.session_state(session_id)["state"] == "idle", timeout=5)
+    eventually(lambda: tagged_pids(work) == [] and leftover_runs(work) == [],
+               timeout=system.settings.kill_grace + 1)
+    assert read(system, session_id, "360p", 10)
+    assert system.session_state(session_id)["state"] == "playing"
+
+
+def test_a_transcoder_far_ahead_of_the_player_is_suspended_then_resumed(start_system):
+    system = start_system(pause_ahead=2)
+    session_id = system.open_session("movie.mp4", "360p")["id"]
+    read(system, session_id, "360p", 0)
+    pid = eventually(lambda: system.session_state(session_id)["transcoder_pid"])
+    eventually(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, timeout=30)
+    assert max(system.session_state(session_id)["segments_ready"]) <= 4
+    read(system, session_id, "360p", 3)
+    eventually(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, timeout=5)
+    assert read(system, session_id, "360p", 5)
+
+
+def test_max_sessions_refuses_with_retry_after(start_system):
+    system = start_system(max_sessions=1)
+    system.open_session("mp3.mkv")
+    with pytest.raises(Unavailable) as refused:
+        system.open_session("mp3.mkv")
+    assert refused.value.retry_after
+
+
+@pytest.mark.parametrize("number", [-1, 10_000])
+def test_segment_numbers_out_of_range_are_not_found(start_system, number):
+    system = start_system()
+    session_id = system.open_session("mp3.mkv")["id"]
+    with pytest.raises(NotFound):
+        system.segment(session_id, "copy", number)
+
+
+def test_corrupt_media_is_refused_before_anything_is_spawned(start_system):
+    system = start_system()
+    with pytest.raises(MediaError) as refused:
+        system.open_session("corrupt.mp4")
+    assert refused.value.status in (415, 422)
+    assert len(system.runtime.directory) == 0 and tagged_pids(system.settings.work_dir) == []
+
+
+def test_mp3_audio_is_transcoded_under_copy_and_plays(start_system, tmp_path):
+    system = start_system()
+    session_id = system.open_session("mp3.mkv", "copy")["id"]
+    stream = tmp_path / "mp3.ts"
+    stream.write_bytes(b"".join(read(system, session_id, "copy", n)
+                                for n in range(segment_count(system, session_id, "copy"))))
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                            "-of", "csv=p=0", str(stream)], capture_output=True, text=True, timeout=30)
+    assert set(probe.stdout.split()) == {"aac", "h264"}  # TS lists streams per program too
+
+
+def test_stop_returns_once_ffmpeg_is_gone_and_files_are_deleted(start_system):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "360p")["id"]
+    eventually(lambda: system.session_state(session_id)["transcoder_pid"])
+    system.stop_session(session_id)
+    assert tagged_pids(system.settings.work_dir) == []
+    assert leftover_runs(system.settings.work_dir) == []
+    with pytest.raises(NotFound):
+        system.session_state(session_id)
+
+
+def test_a_transcoder_failing_beyond_its_intensity_gives_the_client_an_error(start_system):
+    system = start_system(ffmpeg=str(FAKES / "ffmpeg-failing-at-start"), restart_intensity="2/10")
+    session_id = system.open_session("mp3.mkv")["id"]
+    with pytest.raises((SessionFailed, NotFound)):
+        system.segment(session_id, "copy", 0)
+    eventually(lambda: system.runtime.directory.lookup(session_id) is None)
+
+
+def test_a_crashed_session_is_restarted_and_resumes_on_the_next_request(start_system):
+    system = start_system()
+    session_id = system.open_session("mp3.mkv")["id"]
+    read(system, session_id, "copy", 0)
+    system.inject_fault("crash_session", session_id)
+    eventually(lambda: state_or_none(system, session_id) == "idle")
+    assert read(system, session_id, "copy", 1)
