@@ -107,7 +107,7 @@ class Client:
             return f"no answer from {self.url} within {self.timeout:g} s"
         if isinstance(reason, OSError) and reason.strerror:
             return f"cannot connect to {self.url}: {reason.strerror}"
-        return f"cannot connect to {self.url}: {reason or type(reason).__name__}"
+        return f"cannot connect to {self.url}: {str(reason) or type(reason).__name__}"
 
 
 def _server_error(error: urllib.error.HTTPError) -> str:

@@ -5,7 +5,7 @@ kills tagged FFmpeg processes that no live run owns (this instance's runs that a
 live, other instances' processes whose hlsd is gone) and removes the work dirs they
 leave. ``HlsSystem.start`` calls it once, synchronously, before the tree starts, so
 nothing a killed hlsd left behind survives into the next one's service. The ``Reaper``
-actor then sweeps at once and every ``hls.reap_interval`` s.
+actor then sweeps every ``hls.reap_interval`` s.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def sweep_once(runtime: Runtime) -> procs.SweepReport:
 
 
 class Reaper(LinkedActor):
-    """Sweeps the work dir at once and then every ``hls.reap_interval`` s.
+    """Sweeps the work dir every ``hls.reap_interval`` s (the start-up sweep is ``sweep_once``).
 
     Owns: nothing but its schedule (the ``sweep`` timer) and its counts. What it kills and
     removes, nobody live owned.
@@ -54,7 +54,7 @@ class Reaper(LinkedActor):
     taken meanwhile may show the reaper as unresponsive.
 
     When it dies: a sweep that raises is logged and crashes the reaper; its supervisor
-    restarts it and the new reaper sweeps at once (a sweep that keeps failing escalates
+    restarts it and the new reaper sweeps an interval later (a sweep that keeps failing escalates
     to the root's restart intensity). There is nothing to release: the timer is dropped,
     and a sweep under way finishes on the reaper's thread. Counts start again from zero
     in a new reaper; ``hlsd_reaped_orphans`` counts across restarts.
@@ -73,7 +73,9 @@ class Reaper(LinkedActor):
         self.last_sweep_seconds: float | None = None
 
     def started(self) -> None:
-        self.arm("sweep", 0)
+        # HlsSystem.start has just swept; waiting one interval also keeps a sweep that
+        # keeps failing from spending the root's restart intensity in a burst.
+        self.arm("sweep", self.runtime.settings.reap_interval)
 
     def timeout(self, name: str, payload: Any) -> None:
         if name != "sweep":

@@ -23,7 +23,9 @@ request gets an answer; the session leaves the directory.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -292,7 +294,14 @@ class Session(LinkedActor):
         for reply in self.waiters.pop((run.profile, number), []):
             self._answer(reply, number, path)
         self.disarm(f"wait:{run.profile}:{number}")
+        self._forget_behind(run)
         self._pace()
+
+    def _forget_behind(self, run: Run) -> None:
+        """Bound disk use: delete segments far behind the player (a seek back re-makes them)."""
+        for old in [n for n in run.ready if n < self.read_head - self.settings.keep_behind]:
+            with contextlib.suppress(OSError):  # already gone is fine
+                os.unlink(run.ready.pop(old))
 
     def _drop_unreachable_waiters(self) -> None:
         """Requests that the new run will not serve soon get a quick 'retry' answer."""

@@ -182,7 +182,8 @@ class HlsSystem:
         runtime = self.runtime
         return (
             ChildSpec("timers", lambda link: Timers.start(link, runtime.timers)),
-            ChildSpec("reaper", lambda link: Reaper.start(link, runtime)),
+            ChildSpec("reaper", lambda link: Reaper.start(link, runtime),
+                      shutdown=self.settings.kill_grace + 2),  # a sweep may be under way
             ChildSpec("sessions", lambda link: Supervisor.start(link, SESSIONS_FLAGS, timers=runtime.timers),
                       shutdown=self.settings.kill_grace + 10, kind="supervisor"),
         )

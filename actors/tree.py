@@ -47,7 +47,10 @@ def _render_children(node: dict[str, Any], indent: str, lines: list[str]) -> Non
 
 
 def _line(node: dict[str, Any]) -> str:
-    return "  ".join([node["name"], *_summary(node)])
+    summary = _summary(node)
+    if node.get("kind") == "session" and node.get("state") == "alive":
+        return "  ".join(summary)  # "session 3f9c2a ..." names itself
+    return "  ".join([node["name"], *summary])
 
 
 def _summary(node: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import ctypes
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -39,6 +40,7 @@ PSERVE = Path(sys.executable).with_name("pserve")
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+SERVING = re.compile(r"Serving on (http://[0-9.]+:[0-9]+)")  # waitress, once listening
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -80,6 +82,7 @@ def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[Test
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
     app = web.main({"__file__": str(TEST_INI), "here": str(TEST_INI.parent)},
                    **settings_for(media_root, work_dir, **overrides))
+    app.registry.hls.tree()  # answered once the root has started its children
     try:
         yield TestApp(app, extra_environ=LOOPBACK)
     finally:
@@ -129,7 +132,7 @@ class Server:
 
     def ffmpeg(self) -> list[psutil.Process]:
         """FFmpeg processes of this server: its children, and any tagged with its work dir."""
-        found = {p.pid: p for p in procs_of(self.pid) if _name(p) == "ffmpeg"}
+        found = {p.pid: p for p in ffmpeg_children(self.pid)}
         for tagged in procs.find_tagged(self.work_dir):
             found.setdefault(tagged.pid, psutil.Process(tagged.pid))
         return list(found.values())
@@ -153,11 +156,13 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def procs_of(pid: int) -> list[psutil.Process]:
+def ffmpeg_children(pid: int | None = None) -> list[psutil.Process]:
+    """FFmpeg processes among the descendants of ``pid`` (this process by default)."""
     try:
-        return psutil.Process(pid).children(recursive=True)
+        children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+    return [child for child in children if _name(child) == "ffmpeg"]
 
 
 def _name(process: psutil.Process) -> str:
@@ -199,9 +204,9 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
 
 def _wait_for_url(server: Server, deadline: float) -> str:
     while time.monotonic() < deadline:
-        for line in server.output().splitlines():
-            if line.startswith("Serving on http://"):
-                return line.removeprefix("Serving on ").strip()
+        serving = SERVING.search(server.output())
+        if serving:
+            return serving.group(1)
         if server.process.poll() is not None:
             raise AssertionError(f"hlsd exited with {server.process.returncode}:\n{server.output()}")
         time.sleep(0.05)  # polling a log file: there is nothing to wait on

@@ -228,3 +228,13 @@ def test_a_crashed_session_is_restarted_and_resumes_on_the_next_request(start_sy
     system.inject_fault("crash_session", session_id)
     eventually(lambda: state_or_none(system, session_id) == "idle")
     assert read(system, session_id, "copy", 1)
+
+
+def test_segments_far_behind_the_player_are_deleted(start_system):
+    system = start_system(keep_behind=2)
+    session_id = system.open_session("movie.mp4", "copy")["id"]
+    for number in range(8):
+        read(system, session_id, "copy", number)
+    eventually(lambda: system.session_state(session_id)["segments_ready"][:1] == [5])
+    run_dir = leftover_runs(system.settings.work_dir)[0]
+    assert not (run_dir / "0.ts").exists() and (run_dir / "7.ts").exists()
