@@ -132,7 +132,9 @@ class Session(LinkedActor):
     def cleanup(self, exit: Exit) -> None:
         if self.transcoders is not None:
             self.transcoders.stop(block=True, timeout=self.settings.kill_grace + 3)
-        ended = NotFound(f"session {self.id} has ended")
+        # A crashed session is restarted (transient): its players retry rather than give up.
+        ended = (Unavailable(f"session {self.id} is restarting", retry_after=1) if exit.abnormal
+                 else NotFound(f"session {self.id} has ended"))
         for futures in self.waiters.values():
             for future in futures:
                 _fail(future, ended)

@@ -223,8 +223,8 @@ class HlsSystem:
     def inject_fault(self, fault: str, session_id: str | None) -> dict[str, Any]:
         if fault not in FAULTS:
             raise BadRequest(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
-        if fault == "crash_supervisor":
-            return self._crash_supervisor(session_id)
+        if fault == "crash_supervisor" and not session_id:
+            return self._crash_supervisor()
         ref = self._session_ref(session_id) if session_id else self._any_session()
         return {"fault": fault, **ref.ask(InjectFault(fault), timeout=ASK_TIMEOUT)}
 
@@ -234,7 +234,7 @@ class HlsSystem:
             raise NotFound("no session to inject the fault into")
         return self._session_ref(ids[0])
 
-    def _crash_supervisor(self, session_id: str | None) -> dict[str, Any]:
+    def _crash_supervisor(self) -> dict[str, Any]:
         from actors.messages import Crash
 
         sessions = self._sessions_supervisor()

@@ -4,9 +4,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import psutil
 
 import pykka
 import pytest
+
+from tests.procs_helpers import (ProcessLedger, own_children, reap_adopted,
+                                 set_child_subreaper)
 
 LEAK_GRACE = 5.0
 
@@ -39,3 +47,23 @@ def quiet_expected_crash_logs(caplog):
     """Crashes are the point of many tests; keep their tracebacks at DEBUG in the report."""
     caplog.set_level(logging.INFO)
     yield
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[ProcessLedger]:
+    """This test's processes and work dir; afterwards, asserts none is left running.
+
+    The test process becomes a child subreaper, so orphaned grandchildren come back to it
+    and are reaped (pid 1 in this sandbox never reaps them)."""
+    children_before = own_children()
+    set_child_subreaper(True)
+    ledger = ProcessLedger(tmp_path / "work", f"test-{uuid.uuid4().hex[:10]}")
+    yield ledger
+    leftovers = ledger.leftovers()
+    running = [pid for pid, status in own_children().items()
+               if pid not in children_before and status != psutil.STATUS_ZOMBIE]
+    ledger.kill_everything()
+    reap_adopted(set(own_children()) - set(children_before))
+    set_child_subreaper(False)
+    assert not leftovers, leftovers
+    assert not running, f"child processes left running: {running}"

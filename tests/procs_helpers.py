@@ -7,12 +7,15 @@ other people's tests started on the same machine.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import select
 import shutil
 import signal
+import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Callable
 
@@ -194,3 +197,25 @@ def own_children() -> dict[int, str]:
         except psutil.NoSuchProcess:
             pass
     return found
+
+
+def tagged_sleep(ledger: ProcessLedger, tag: procs.Tag, cwd: Path | None = None) -> procs.ProcessHandle:
+    """A stand-in FFmpeg: ``sleep`` with the argv[0] marker and the tag, as hlsd spawns it."""
+    return ledger.spawn(lambda progress_fd, list_fd: ["600"], SLEEP, tag=tag, cwd=cwd)
+
+
+def plant_orphan(ledger: ProcessLedger, instance: str) -> procs.ProcessHandle:
+    """What a SIGKILLed hlsd leaves: a tagged process and a run dir, its owner file naming
+    a dead process. The owner file comes last, so a concurrent sweep either sees nothing
+    to remove yet or removes the dir of a process that is already running."""
+    gone = subprocess.Popen(["true"])
+    start = psutil.Process(gone.pid).create_time()
+    gone.wait(5)
+    path = ledger.work_dir / instance
+    run = path / "s0" / "r0"
+    run.mkdir(parents=True)
+    (run / "0.ts").write_bytes(b"stale")
+    tag = replace(ledger.tag("s0", "r0", instance=instance), owner_pid=gone.pid, owner_start=start)
+    orphan = tagged_sleep(ledger, tag, cwd=run)
+    (path / procs.OWNER_FILE).write_text(json.dumps({"pid": gone.pid, "start": start}))
+    return orphan

@@ -15,19 +15,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
-import psutil
 import pytest
 
 from actors import procs
 from actors.hlsctl import main
-from tests.procs_helpers import (SLEEP, ProcessLedger, own_children, pidfd_exited,
-                                 reap_adopted, set_child_subreaper)
+from tests.procs_helpers import (SLEEP, pidfd_exited, plant_orphan,
+                                 tagged_sleep)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,23 +54,6 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 
 # --- reap, offline ------------------------------------------------------------------------
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[ProcessLedger]:
-    """This test's processes and work dir; afterwards, asserts none is left."""
-    children_before = own_children()
-    set_child_subreaper(True)  # orphaned descendants come back here (pid 1 never reaps)
-    ledger = ProcessLedger(tmp_path / "work", f"test-{uuid.uuid4().hex[:10]}")
-    yield ledger
-    leftovers = ledger.leftovers()
-    running = [pid for pid, status in own_children().items()
-               if pid not in children_before and status != psutil.STATUS_ZOMBIE]
-    ledger.kill_everything()
-    reap_adopted(set(own_children()) - set(children_before))
-    set_child_subreaper(False)
-    assert not leftovers, leftovers
-    assert not running, f"child processes left running: {running}"
-
-
 def write_config(tmp_path: Path, *lines: str, name: str = "hlsd.ini") -> Path:
     config = tmp_path / name
     config.write_text("\n".join(["[app:main]", "use = egg:hlsd", *lines, ""]))
@@ -83,23 +64,6 @@ def hlsd_config(tmp_path: Path, instance: str) -> Path:
     """hlsd's settings as an operator writes them; the work dir is the ledger's."""
     return write_config(tmp_path, "hls.media_root = %(here)s/media", "hls.work_dir = %(here)s/work",
                         "hls.kill_grace = 1", f"hls.instance = {instance}")
-
-
-def tagged_sleep(ledger: ProcessLedger, tag: procs.Tag, cwd: Path | None = None) -> procs.ProcessHandle:
-    return ledger.spawn(lambda progress_fd, list_fd: ["600"], SLEEP, tag=tag, cwd=cwd)
-
-
-def plant_orphan(ledger: ProcessLedger, instance: str) -> procs.ProcessHandle:
-    """A SIGKILLed hlsd's leftovers: a tagged process and its instance dir, owner dead."""
-    gone = subprocess.Popen(["true"])
-    start = psutil.Process(gone.pid).create_time()
-    gone.wait(5)
-    run_dir = ledger.run_dir("s0", "r0", instance=instance)
-    (run_dir / "0.ts").write_bytes(b"stale")
-    (ledger.work_dir / instance / procs.OWNER_FILE).write_text(
-        json.dumps({"pid": gone.pid, "start": start}))
-    tag = replace(ledger.tag("s0", "r0", instance=instance), owner_pid=gone.pid, owner_start=start)
-    return tagged_sleep(ledger, tag, cwd=run_dir)
 
 
 def test_reap_kills_orphans_of_dead_hlsd_only_and_removes_their_dirs(ledger, tmp_path, capsys):

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -24,31 +23,10 @@ import pytest
 
 from actors import procs
 from tests.procs_helpers import (BASH, FAKES, FFMPEG, SLEEP, EventLog, ProcessLedger,
-                                 child_env, fake_argv, own_children, pidfd_exited, read_line,
-                                 reap_adopted, segmenting_ffmpeg_args, set_child_subreaper,
-                                 wait_all_exited)
+                                 child_env, fake_argv, pidfd_exited, read_line,
+                                 segmenting_ffmpeg_args, wait_all_exited)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[ProcessLedger]:
-    """The test's processes and dirs; afterwards, asserts that none is left."""
-    threads_before = threading.active_count()
-    children_before = own_children()
-    # Orphaned grandchildren come back to this process (here pid 1 never reaps them).
-    set_child_subreaper(True)
-    ledger = ProcessLedger(tmp_path / "work", f"test-{uuid.uuid4().hex[:10]}")
-    yield ledger
-    leftovers = ledger.leftovers()
-    running = [pid for pid, status in own_children().items()
-               if pid not in children_before and status != psutil.STATUS_ZOMBIE]
-    ledger.kill_everything()
-    reap_adopted(set(own_children()) - set(children_before))
-    set_child_subreaper(False)
-    assert not leftovers, leftovers
-    assert not running, f"child processes left running: {running}"
-    assert threading.active_count() == threads_before
 
 
 @pytest.fixture

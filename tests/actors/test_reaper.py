@@ -7,19 +7,13 @@ machine at the same time: nothing here looks machine-wide.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import signal
-import subprocess
 import threading
 import time
-import uuid
-from dataclasses import replace
-from pathlib import Path
 from typing import Any, Iterator
 
-import psutil
 import pykka
 import pytest
 
@@ -34,8 +28,8 @@ from actors.system import HlsSystem, LiveRuns, Runtime, SessionDirectory
 from actors.timers import TimerService, Timers
 from actors.tree import render_text, snapshot
 from tests.kernel_helpers import eventually, wait_dead
-from tests.procs_helpers import (SLEEP, ProcessLedger, own_children, pidfd_exited,
-                                 reap_adopted, set_child_subreaper)
+from tests.procs_helpers import (ProcessLedger, pidfd_exited, plant_orphan,
+                                 tagged_sleep)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,23 +37,6 @@ REAP_INTERVAL = 1.0
 KILL_GRACE = 1.0
 # SPEC's bound for the periodic sweep: the next sweep, its grace, and a second of slack.
 SWEEP_BOUND = REAP_INTERVAL + KILL_GRACE + 1.0
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[ProcessLedger]:
-    """This test's processes and work dir; afterwards, asserts none is left."""
-    children_before = own_children()
-    set_child_subreaper(True)  # orphaned descendants come back here (pid 1 never reaps)
-    ledger = ProcessLedger(tmp_path / "work", f"test-{uuid.uuid4().hex[:10]}")
-    yield ledger
-    leftovers = ledger.leftovers()
-    running = [pid for pid, status in own_children().items()
-               if pid not in children_before and status != psutil.STATUS_ZOMBIE]
-    ledger.kill_everything()
-    reap_adopted(set(own_children()) - set(children_before))
-    set_child_subreaper(False)
-    assert not leftovers, leftovers
-    assert not running, f"child processes left running: {running}"
 
 
 def make_runtime(ledger: ProcessLedger, **settings: Any) -> Runtime:
@@ -111,28 +88,6 @@ def swept(root: pykka.ActorRef[Any], at_least: int = 1, timeout: float = 5.0) ->
 def _node_if(root: pykka.ActorRef[Any], check: Any) -> dict[str, Any] | None:
     node = reaper_node(root)
     return node if check(node) else None
-
-
-def tagged_sleep(ledger: ProcessLedger, tag: procs.Tag, cwd: Path | None = None) -> procs.ProcessHandle:
-    """A stand-in FFmpeg: ``sleep`` with the argv[0] marker and the tag, as hlsd spawns it."""
-    return ledger.spawn(lambda progress_fd, list_fd: ["600"], SLEEP, tag=tag, cwd=cwd)
-
-
-def plant_orphan(ledger: ProcessLedger, instance: str) -> procs.ProcessHandle:
-    """What a SIGKILLed hlsd leaves: a tagged process and a run dir, its owner file naming
-    a dead process. The owner file comes last, so a concurrent sweep either sees nothing
-    to remove yet or removes the dir of a process that is already running."""
-    gone = subprocess.Popen(["true"])
-    start = psutil.Process(gone.pid).create_time()
-    gone.wait(5)
-    path = ledger.work_dir / instance
-    run = path / "s0" / "r0"
-    run.mkdir(parents=True)
-    (run / "0.ts").write_bytes(b"stale")
-    tag = replace(ledger.tag("s0", "r0", instance=instance), owner_pid=gone.pid, owner_start=start)
-    orphan = tagged_sleep(ledger, tag, cwd=run)
-    (path / procs.OWNER_FILE).write_text(json.dumps({"pid": gone.pid, "start": start}))
-    return orphan
 
 
 def live_run(ledger: ProcessLedger, runtime: Runtime, session: str, run: str) -> procs.ProcessHandle:

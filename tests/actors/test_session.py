@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

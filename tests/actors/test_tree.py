@@ -42,7 +42,6 @@ def test_snapshot_of_a_live_tree(tree):
 
 def test_text_form_and_an_unresponsive_actor(tree):
     root, journal = tree
-    from actors.messages import WhichChildren
     sessions = [ref for cid, ref, _, _ in root.ask(WhichChildren()) if cid == "sessions"][0]
     busy = sessions.ask(StartChild(worker_spec("busy", journal)))
     sessions.ask(StartChild(worker_spec("idle", journal)))
