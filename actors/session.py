@@ -167,7 +167,7 @@ class Session(LinkedActor):
                     self.run.pid = pid
             case RunFinished(run=run):
                 if self.run is not None and self.run.id == run:
-                    self.run.finished = True
+                    self.run.finished, self.run.pid = True, None  # FFmpeg exited and was reaped
             case ChildExited(child_id="transcoders", exit=exit):
                 self._transcoders_gave_up(exit)
             case GetState():

@@ -8,6 +8,7 @@ import pytest
 from webtest import TestApp
 
 from actors.system import HlsSystem
+from tests.media_helpers import make_clip
 from tests.server_helpers import ffmpeg_children, media_library, spawned, web_app
 
 
@@ -44,3 +45,24 @@ def session(app: TestApp) -> Iterator[str]:
     session_id = app.post_json("/api/v1/sessions", {"media": "clip.mp4"}).json["id"]
     yield session_id
     app.delete(f"/api/v1/sessions/{session_id}", status=(204, 404))
+
+
+@pytest.fixture(scope="session")
+def server_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """For real servers: a 12 s clip, and a 60 s one whose FFmpeg is still at work (or
+    paused ahead of the player) while a test looks."""
+    root = tmp_path_factory.mktemp("server") / "media"
+    root.mkdir()
+    make_clip(root / "clip.mp4", 12, width=640, height=360)
+    make_clip(root / "long.mp4", 60, width=640, height=360)
+    return root
+
+
+@pytest.fixture(scope="session")
+def browser_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 10-minute clip: long enough that its FFmpeg is still alive (working, or paused
+    ahead of the player) whenever a browser test looks, even after a seek to 70 %."""
+    root = tmp_path_factory.mktemp("browser") / "media"
+    root.mkdir()
+    make_clip(root / "movie.mp4", 600, width=320, height=240, fps=15)
+    return root

@@ -1,0 +1,57 @@
+"""The session API: open, list, state, heartbeat, stop (DELETE and the beacon's POST)."""
+from __future__ import annotations
+
+from webtest import TestApp
+
+from actors.system import HlsSystem
+from tests.server_helpers import spawned
+
+STATE_KEYS = {"id", "media", "profile", "state", "created", "last_activity", "transcoder_pid",
+              "segments_ready", "restarts"}
+
+
+def test_open_session_answers_201(app: TestApp) -> None:
+    response = app.post_json("/api/v1/sessions", {"media": "clip.mp4", "profile": "360p", "start": 3})
+    created = response.json
+    try:
+        assert response.status_code == 201
+        assert set(created) == {"id", "master", "media", "profile", "state"}
+        assert created["master"] == f"/hls/{created['id']}/master.m3u8"
+        assert response.headers["Location"].endswith(created["master"])
+        assert (created["media"], created["profile"]) == ("clip.mp4", "360p")
+        app.get(created["master"], status=200)
+    finally:
+        app.delete(f"/api/v1/sessions/{created['id']}", status=204)
+
+
+def test_sessions_list_and_state(app: TestApp, session: str) -> None:
+    listed = app.get("/api/v1/sessions").json
+    assert [s["id"] for s in listed] == [session]
+    state = app.get(f"/api/v1/sessions/{session}").json
+    assert STATE_KEYS <= set(state)
+    assert (state["id"], state["media"]) == (session, "clip.mp4")
+
+
+def test_heartbeat_answers_204(app: TestApp, session: str) -> None:
+    response = app.post_json(f"/api/v1/sessions/{session}/heartbeat", {"position": 1.5, "paused": True})
+    assert response.status_code == 204 and response.body == b""
+    assert app.post(f"/api/v1/sessions/{session}/heartbeat").status_code == 204  # no body at all
+
+
+def test_delete_answers_once_everything_is_gone(app: TestApp, system: HlsSystem) -> None:
+    session = app.post_json("/api/v1/sessions", {"media": "clip.mp4"}).json["id"]
+    app.get(f"/hls/{session}/copy/0.ts")
+    assert app.delete(f"/api/v1/sessions/{session}").status_code == 204
+    assert not spawned(system.settings.work_dir)
+    assert system.runtime.directory.ids() == []
+    app.delete(f"/api/v1/sessions/{session}", status=404)
+
+
+def test_stop_beacon_stops_like_delete(app: TestApp, system: HlsSystem) -> None:
+    session = app.post_json("/api/v1/sessions", {"media": "clip.mp4", "profile": "240p"}).json["id"]
+    app.get(f"/hls/{session}/240p/0.ts")
+    # What navigator.sendBeacon sends: a POST with a text body, or none.
+    response = app.post(f"/api/v1/sessions/{session}/stop", b"bye", content_type="text/plain;charset=UTF-8")
+    assert response.status_code == 204
+    assert not spawned(system.settings.work_dir)
+    app.post(f"/api/v1/sessions/{session}/stop", status=404)

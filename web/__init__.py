@@ -1,0 +1,44 @@
+"""hlsd's Pyramid application: ``main`` is the PasteDeploy app factory (``egg:hlsd``)."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.router import Router
+
+from actors.settings import SettingsError, parse_settings
+from actors.system import HlsSystem
+from web import lifecycle
+from web.limits import WaitLimit
+
+
+def main(global_config: dict[str, Any], **settings: Any) -> Router:
+    """Parse the ``hls.*`` settings, build the app, then start the actor tree once.
+
+    A bad setting, or a work dir hlsd cannot use, ends the process with status 2 and
+    one line on stderr that says why.
+    """
+    try:
+        hls_settings = parse_settings(settings)
+    except SettingsError as error:
+        print(f"hlsd: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    system = HlsSystem(hls_settings)
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_jinja2")
+        config.include(".routes")
+        config.add_static_view("static", "web:static", cache_max_age=3600)
+        config.scan(".views")
+        config.registry.hls = system
+        config.registry.segment_waits = WaitLimit(hls_settings.max_waiting)
+        config.registry.started_at = time.monotonic()
+        app = config.make_wsgi_app()
+    try:
+        system.start()
+    except OSError as error:
+        print(f"hlsd: cannot start: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    lifecycle.install(system)
+    return app

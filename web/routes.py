@@ -1,0 +1,34 @@
+"""Every URL of SPEC.md. Ids are validated here, by pattern, before any view runs: a
+malformed session id or segment number matches no route and is a 404."""
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+SESSION = r"{session_id:[0-9a-f]{16}}"  # secrets.token_hex(8)
+PROFILE = r"{profile:[A-Za-z0-9_-]+}"
+SEGMENT = r"{number:0|[1-9][0-9]{0,8}}"  # canonical, non-negative, below 10**9
+MEDIA = r"{media_id:.+}"  # decoded from the path, '/' included; media.resolve_media judges it
+
+STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist", "hls_segment"})
+PAGE_ROUTES = frozenset({"home", "watch"})
+
+
+def includeme(config: Configurator) -> None:
+    config.add_route("home", "/")
+    config.add_route("watch", f"/watch/{MEDIA}")
+
+    config.add_route("media_list", "/media")
+    config.add_route("media_master", f"/media/{MEDIA}/master.m3u8")
+    config.add_route("hls_master", f"/hls/{SESSION}/master.m3u8")
+    config.add_route("hls_playlist", f"/hls/{SESSION}/{PROFILE}/index.m3u8")
+    config.add_route("hls_segment", f"/hls/{SESSION}/{PROFILE}/{SEGMENT}.ts")
+
+    config.add_route("sessions", "/api/v1/sessions")
+    config.add_route("session", f"/api/v1/sessions/{SESSION}")
+    config.add_route("session_heartbeat", f"/api/v1/sessions/{SESSION}/heartbeat")
+    config.add_route("session_stop", f"/api/v1/sessions/{SESSION}/stop")
+
+    config.add_route("tree", "/api/v1/tree")
+    config.add_route("faults", "/api/v1/faults")
+    config.add_route("metrics", "/metrics")
+    config.add_route("healthz", "/healthz")

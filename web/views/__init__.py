@@ -1,0 +1,1 @@
+"""hlsd's views, one module per audience; each view parses, calls HlsSystem, renders."""

@@ -1,0 +1,58 @@
+"""Operator endpoints (SPEC "Operators"): tree, faults, metrics, health. All guarded by
+``web.access.operator_only``."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from actors.errors import BadRequest, NotFound, Unavailable
+from web import params
+from web.access import operator_only
+
+
+@view_config(route_name="tree", request_method="GET", renderer="json", decorator=operator_only)
+def tree(request: Request) -> dict[str, Any] | Response:
+    """The live actor tree: JSON, or ``?format=text`` for the indented text form."""
+    match request.GET.get("format", "json"):
+        case "json":
+            return request.registry.hls.tree()
+        case "text":
+            return Response(text=request.registry.hls.tree_text() + "\n",
+                            content_type="text/plain", charset="utf-8")
+        case other:
+            raise BadRequest(f"format must be json or text, not {other!r}")
+
+
+@view_config(route_name="faults", request_method="POST", renderer="json", decorator=operator_only)
+def inject_fault(request: Request) -> dict[str, Any]:
+    """``{"fault", "session"?}``: only with ``hls.faults_enabled = true``."""
+    system = request.registry.hls
+    if not system.settings.faults_enabled:
+        raise NotFound("fault injection is off (hls.faults_enabled = false)")
+    body = params.json_body(request)
+    return system.inject_fault(params.text(body.get("fault"), "fault", required=True),
+                               params.text(body.get("session"), "session"))
+
+
+@view_config(route_name="metrics", request_method="GET", decorator=operator_only)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this instance's registry."""
+    response = Response(body=request.registry.hls.runtime.metrics.exposition())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+@view_config(route_name="healthz", request_method="GET", renderer="json", decorator=operator_only)
+def healthz(request: Request) -> dict[str, Any]:
+    """200 while the root supervisor is alive, 503 otherwise."""
+    system = request.registry.hls
+    if not system.alive():
+        raise Unavailable("the root supervisor is not running", retry_after=5)
+    return {"status": "ok", "instance": system.settings.instance,
+            "sessions": len(system.runtime.directory),
+            "uptime": round(time.monotonic() - request.registry.started_at, 3)}

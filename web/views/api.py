@@ -1,0 +1,57 @@
+"""The session API (SPEC "Streaming", ``/api/v1/sessions``): what the player page and
+other controlling clients use."""
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPNoContent
+from pyramid.request import Request
+from pyramid.view import view_config
+
+from web import params
+
+
+@view_config(route_name="sessions", request_method="POST", renderer="json")
+def open_session(request: Request) -> dict[str, Any]:
+    """``{"media", "profile"?, "start"?}`` -> 201 and where its master playlist is."""
+    body = params.json_body(request)
+    state = request.registry.hls.open_session(
+        params.text(body.get("media"), "media", required=True),
+        params.text(body.get("profile"), "profile"),
+        params.seconds(body.get("start"), "start") or 0.0)
+    master = request.route_path("hls_master", session_id=state["id"])
+    request.response.status_code = 201
+    request.response.location = master
+    return {"id": state["id"], "master": master, "media": state["media"],
+            "profile": state["profile"], "state": state["state"]}
+
+
+@view_config(route_name="sessions", request_method="GET", renderer="json")
+def list_sessions(request: Request) -> list[dict[str, Any]]:
+    """The state of every live session."""
+    return request.registry.hls.sessions()
+
+
+@view_config(route_name="session", request_method="GET", renderer="json")
+def session_state(request: Request) -> dict[str, Any]:
+    """One session's state: media, profile, state, times, transcoder pid, segments."""
+    return request.registry.hls.session_state(request.matchdict["session_id"])
+
+
+@view_config(route_name="session", request_method="DELETE")
+@view_config(route_name="session_stop", request_method="POST")
+def stop_session(request: Request) -> HTTPNoContent:
+    """Answers once FFmpeg is gone and the files are deleted. ``POST .../stop`` is for
+    ``navigator.sendBeacon``, which can only POST; its body is ignored."""
+    request.registry.hls.stop_session(request.matchdict["session_id"], "client")
+    return HTTPNoContent()
+
+
+@view_config(route_name="session_heartbeat", request_method="POST")
+def heartbeat(request: Request) -> HTTPNoContent:
+    """The player is still there: ``{"position"?, "paused"?}``."""
+    body = params.json_body(request)
+    request.registry.hls.heartbeat(request.matchdict["session_id"],
+                                   params.seconds(body.get("position"), "position"),
+                                   params.flag(body.get("paused"), "paused"))
+    return HTTPNoContent()

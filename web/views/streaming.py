@@ -1,0 +1,110 @@
+"""What players use: the library, master and media playlists, segments (SPEC "Streaming").
+
+Every answer of these routes, errors included, carries CORS headers, so players on other
+origins can read statuses too.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO
+
+from pyramid.events import NewResponse, subscriber
+from pyramid.httpexceptions import HTTPNoContent
+from pyramid.request import Request
+from pyramid.response import FileIter, Response
+from pyramid.view import view_config
+
+from web import params
+from web.routes import STREAMING_ROUTES
+
+MPEGURL = "application/vnd.apple.mpegurl"
+MPEG_TS = "video/mp2t"
+SEGMENT_MAX_AGE = 3600
+BLOCK_SIZE = 256 * 1024
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Session-Id, Retry-After",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@view_config(route_name="media_list", request_method="GET", renderer="json")
+def media_list(request: Request) -> list[dict[str, Any]]:
+    """The library: every file a player can ask for."""
+    return request.registry.hls.library()
+
+
+@view_config(route_name="media_master", request_method="GET")
+def media_master(request: Request) -> Response:
+    """Opens a session (GET) or only checks that one could be opened (HEAD)."""
+    media_id, profile = request.matchdict["media_id"], request.GET.get("profile")
+    start = params.seconds(request.GET.get("start"), "start") or 0.0
+    if request.method == "HEAD":
+        request.registry.hls.plan(media_id, profile, start)
+        return playlist_response("", content_length=None)
+    state = request.registry.hls.open_session(media_id, profile, start)
+    response = playlist_response(request.registry.hls.master_playlist(state["id"]))
+    response.headers["X-Session-Id"] = state["id"]
+    return response
+
+
+@view_config(route_name="hls_master", request_method="GET")
+def session_master(request: Request) -> Response:
+    """The master playlist of an existing session (a heartbeat too)."""
+    return playlist_response(request.registry.hls.master_playlist(request.matchdict["session_id"]))
+
+
+@view_config(route_name="hls_playlist", request_method="GET")
+def media_playlist(request: Request) -> Response:
+    """The VOD playlist of one rendition, every segment from the start."""
+    match = request.matchdict
+    return playlist_response(request.registry.hls.media_playlist(match["session_id"], match["profile"]))
+
+
+@view_config(route_name="hls_segment", request_method="GET")
+def segment(request: Request) -> Response:
+    """Segment n once complete; at most ``hls.max_waiting`` requests wait at once."""
+    match = request.matchdict
+    with request.registry.segment_waits:
+        opened = request.registry.hls.segment(match["session_id"], match["profile"], int(match["number"]))
+    return segment_response(request, opened)
+
+
+@view_config(route_name="media_list", request_method="OPTIONS")
+@view_config(route_name="media_master", request_method="OPTIONS")
+@view_config(route_name="hls_master", request_method="OPTIONS")
+@view_config(route_name="hls_playlist", request_method="OPTIONS")
+@view_config(route_name="hls_segment", request_method="OPTIONS")
+def preflight(request: Request) -> Response:
+    """CORS preflight: any origin may GET, with whatever headers it asks for."""
+    asked = request.headers.get("Access-Control-Request-Headers")
+    allowed = {"Access-Control-Allow-Headers": asked} if asked else {}
+    return HTTPNoContent(headers={**PREFLIGHT_HEADERS, **allowed})
+
+
+@subscriber(NewResponse)
+def allow_any_origin(event: NewResponse) -> None:
+    """CORS headers on every answer of the streaming routes, errors included."""
+    route = event.request.matched_route
+    if route is not None and route.name in STREAMING_ROUTES:
+        event.response.headers.update(CORS_HEADERS)
+
+
+def playlist_response(text: str, **headers: Any) -> Response:
+    return Response(body=text.encode(), content_type=MPEGURL, cache_control="no-cache", **headers)
+
+
+def segment_response(request: Request, opened: BinaryIO) -> Response:
+    """Streams the open segment file; the server closes it when done or when the client
+    goes away (waitress closes the app_iter either way)."""
+    try:
+        size = os.fstat(opened.fileno()).st_size
+    except BaseException:
+        opened.close()
+        raise
+    wrapper = request.environ.get("wsgi.file_wrapper", FileIter)
+    return Response(app_iter=wrapper(opened, BLOCK_SIZE), content_type=MPEG_TS,
+                    content_length=size, cache_control=f"max-age={SEGMENT_MAX_AGE}")
