@@ -32,6 +32,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_exits: dict[str, threading.Event] = {}
+_exits_lock = threading.Lock()
+
+
+def wait_exit(ref: pykka.ActorRef[Any], timeout: float) -> bool:
+    """Wait until a linked actor's thread has finished its cleanup (an Erlang monitor).
+
+    Pykka marks a crashing actor stopped *before* its cleanup runs, so a stop request
+    answered "already dead" says nothing about its FFmpeg or files; this does. True when
+    it has exited (or was never a linked actor), False when ``timeout`` ran out first.
+    """
+    with _exits_lock:
+        exited = _exits.get(ref.actor_urn)
+    return exited is None or exited.wait(max(0.0, timeout))
+
+
 class InjectedCrash(RuntimeError):
     """Raised on purpose by the ``Crash`` message (fault injection)."""
 
@@ -58,6 +74,8 @@ class LinkedActor(pykka.ThreadingActor):
         self._requested_exit: Exit = SHUTDOWN
         self._timer_generations: dict[str, int] = {}
         self._timer_handles: dict[str, TimerHandle] = {}
+        with _exits_lock:
+            _exits[self.actor_urn] = threading.Event()
 
     # --- hooks for subclasses (all run in the actor's thread) ----------------------------
 
@@ -158,6 +176,8 @@ class LinkedActor(pykka.ThreadingActor):
             super()._actor_loop()
         finally:
             self._terminate(Exit.crash("actor thread ended unexpectedly"))
+            with _exits_lock:
+                _exits.pop(self.actor_urn).set()
             self._notify_parent()
 
     def _terminate(self, exit: Exit) -> None:

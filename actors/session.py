@@ -56,7 +56,8 @@ from actors.messages import (
     Suspend,
     TranscoderReady,
 )
-from actors.supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags
+from actors.supervisor import (ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags,
+                               stop_child)
 
 if TYPE_CHECKING:
     from actors.system import Plan, Runtime
@@ -131,7 +132,7 @@ class Session(LinkedActor):
 
     def cleanup(self, exit: Exit) -> None:
         if self.transcoders is not None:
-            self.transcoders.stop(block=True, timeout=self.settings.kill_grace + 3)
+            stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
         # A crashed session is restarted (transient): its players retry rather than give up.
         ended = (Unavailable(f"session {self.id} is restarting", retry_after=1) if exit.abnormal
                  else NotFound(f"session {self.id} has ended"))

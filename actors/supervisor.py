@@ -28,7 +28,7 @@ from typing import Any, Callable, Literal
 
 import pykka
 
-from actors.link import Link, LinkedActor
+from actors.link import Link, LinkedActor, wait_exit
 from actors.messages import (
     ChildExited,
     CountChildren,
@@ -115,27 +115,29 @@ def kill(ref: pykka.ActorRef[Any]) -> None:
     """The closest Pykka has to ``exit(Pid, kill)``: a thread cannot be killed, so the
     actor is cut off (unregistered, marked dead, asked to stop) and nobody waits for it.
     Its cleanup still runs in its own thread when whatever blocks it returns."""
-    try:
-        ref.stop(block=False)
-    except pykka.ActorDeadError:
-        pass
+    request_stop(ref)
     ref.actor_stopped.set()
     pykka.ActorRegistry.unregister(ref)
 
 
 def stop_child(ref: pykka.ActorRef[Any], shutdown: float, child_id: str) -> None:
-    """Ask ``ref`` to stop and wait up to ``shutdown`` seconds; then kill it."""
+    """Ask ``ref`` to stop and wait up to ``shutdown`` seconds for its cleanup; then kill it."""
     if shutdown == BRUTAL_KILL:
         kill(ref)
         return
-    wait_stopped(ref.stop(block=False), ref, time.monotonic() + shutdown, child_id)
+    request_stop(ref)
+    wait_stopped(ref, time.monotonic() + shutdown, child_id)
 
 
-def wait_stopped(future: pykka.Future[bool], ref: pykka.ActorRef[Any], deadline: float,
-                 child_id: str) -> None:
+def request_stop(ref: pykka.ActorRef[Any]) -> None:
     try:
-        future.get(timeout=max(0.0, deadline - time.monotonic()))
-    except pykka.Timeout:
+        ref.stop(block=False)
+    except pykka.ActorDeadError:
+        pass  # already ending; wait_stopped waits for its cleanup all the same
+
+
+def wait_stopped(ref: pykka.ActorRef[Any], deadline: float, child_id: str) -> None:
+    if not wait_exit(ref, deadline - time.monotonic()):
         log.error("child %s did not stop in time; killed", child_id)
         kill(ref)
 
@@ -320,6 +322,7 @@ class Supervisor(LinkedActor):
             if child.spec.shutdown == BRUTAL_KILL:
                 kill(ref)
             else:
-                pending.append((child, ref, ref.stop(block=False), now + child.spec.shutdown))
-        for child, ref, future, deadline in pending:
-            wait_stopped(future, ref, deadline, child.spec.id)
+                request_stop(ref)
+                pending.append((child, ref, now + child.spec.shutdown))
+        for child, ref, deadline in pending:
+            wait_stopped(ref, deadline, child.spec.id)

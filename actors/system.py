@@ -40,7 +40,8 @@ from actors.messages import (
 )
 from actors.metrics import Metrics
 from actors.settings import Profile, Settings
-from actors.supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags
+from actors.supervisor import (ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags,
+                               stop_child)
 from actors.timers import TimerService, Timers
 from actors.tree import render_text, snapshot
 
@@ -191,7 +192,7 @@ class HlsSystem:
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the tree in order (sessions first, timers last); every wait bounded."""
         if self.root is not None:
-            self.root.stop(block=True, timeout=timeout)
+            stop_child(self.root, timeout, "root")
             self.root = None
         self.runtime.watcher.stop(timeout=5.0)
         self.runtime.timers.stop()

@@ -87,7 +87,7 @@ class Transcoder(LinkedActor):
     # --- life ---------------------------------------------------------------------------
 
     def started(self) -> None:
-        self.owner.tell(TranscoderReady(self.link.child_id, self.actor_ref))
+        self._tell_owner(TranscoderReady(self.link.child_id, self.actor_ref))
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -155,7 +155,7 @@ class Transcoder(LinkedActor):
         self.process = psutil.Process(self.ffmpeg.pid)
         self.state = "running"
         self.runtime.watcher.watch(self.ffmpeg, _forward_to(self.actor_ref))
-        self.owner.tell(FfmpegStarted(run, self.ffmpeg.pid))
+        self._tell_owner(FfmpegStarted(run, self.ffmpeg.pid))
         self.arm("stall", self.settings.stall_timeout)
         log.info("run %s: ffmpeg %d started, %s from segment %d", run, self.ffmpeg.pid,
                  profile_name, start)
@@ -180,7 +180,7 @@ class Transcoder(LinkedActor):
             self.first_ready = segment.number
             self.runtime.metrics.first_segment.observe(time.monotonic() - self.spawned_at)
         self.last_ready = segment.number
-        self.owner.tell(SegmentReady(self.run, segment.number, str(self.run_dir / segment.name)))
+        self._tell_owner(SegmentReady(self.run, segment.number, str(self.run_dir / segment.name)))
 
     def _exited(self, code: int, tail: tuple[str, ...]) -> None:
         assert self.run is not None and self.ffmpeg is not None
@@ -193,7 +193,14 @@ class Transcoder(LinkedActor):
         if self.held_last is not None:
             self._announce(self.held_last)
         self.state = "finished"
-        self.owner.tell(RunFinished(self.run))
+        self._tell_owner(RunFinished(self.run))
+
+    def _tell_owner(self, message: Any) -> None:
+        # The session may have ended first; it stops this transcoder in its own cleanup.
+        try:
+            self.owner.tell(message)
+        except pykka.ActorDeadError:
+            log.debug("%s: session gone, %r dropped", self.name, message)
 
     # --- pausing and faults ----------------------------------------------------------------
 

@@ -255,3 +255,18 @@ def test_a_crashed_supervisor_is_restarted_with_fresh_children(parent, journal):
     assert second.actor_urn != first.actor_urn
     assert root.ask(CountChildren())["active"] == 1
     root.stop()
+
+
+def test_stopping_waits_for_the_cleanup_of_a_child_that_is_already_crashing(parent, journal):
+    release = threading.Event()
+    sup = start_supervisor(parent, [worker_spec("dying", journal, shutdown=5, block_cleanup=release)])
+    refs(sup)["dying"].tell(Crash())
+    journal.wait_for(lambda events: any(e[:2] == ("cleanup-begin", "dying") for e in events))
+    stopped = threading.Event()
+    stopper = threading.Thread(target=lambda: (sup.stop(), stopped.set()))
+    stopper.start()
+    assert not stopped.wait(0.3), "the supervisor returned while its child was still cleaning up"
+    release.set()
+    stopper.join(5)
+    assert stopped.is_set()
+    assert journal.count("stop", "dying", "crash") == 1
