@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pykka
 
 from actors import media
-from actors.errors import NotFound, SessionFailed, Unavailable
+from actors.errors import HlsError, NotFound, SessionFailed, Unavailable
 from actors.link import Link, LinkedActor
 from actors.messages import (
     NORMAL,
@@ -108,6 +108,8 @@ class Session(LinkedActor):
         self.transcoders: pykka.ActorRef[Any] | None = None
         self.run: Run | None = None
         self.runs_started = 0
+        # Run ids must be unique in the instance, across restarts of this session too.
+        self.run_prefix = f"{session_id}-{self.actor_urn[-6:]}"
         self.restarts = 0
         self.read_head = plan.start_segment
         self.position: float | None = None
@@ -139,6 +141,7 @@ class Session(LinkedActor):
         for futures in self.waiters.values():
             for future in futures:
                 _fail(future, ended)
+        self._answer_queued(ended)
         if not exit.abnormal:  # a crashed session is restarted and takes over its entry
             self.runtime.directory.unregister(self.id, self.actor_ref)
         cause = "crash" if exit.abnormal else self.stop_cause
@@ -146,6 +149,22 @@ class Session(LinkedActor):
         for reply in self.stop_replies:
             reply.set(None)
         log.info("session %s ended (%s %s)", self.id, exit.kind, exit.detail)
+
+    def _answer_queued(self, ended: HlsError) -> None:
+        """Requests still in the mailbox carry their own reply, which Pykka does not know
+        of: answer them now, or their callers would wait out their whole deadline."""
+        others = []
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get_nowait()
+            match envelope.message:
+                case RequestSegment(reply=reply):
+                    _fail(reply, ended)
+                case StopSession(reply=reply):
+                    self.stop_replies.append(reply)
+                case _:
+                    others.append(envelope)
+        for envelope in others:  # Pykka answers the asks among them when the thread ends
+            self.actor_inbox.put(envelope)
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -252,7 +271,7 @@ class Session(LinkedActor):
         if self.runs_started > 1:
             self.runtime.metrics.seeks.inc()
         child_id = f"transcoder-{self.runs_started}"
-        self.run = Run(f"{self.id}-{self.runs_started}", child_id, profile, start, next=start)
+        self.run = Run(f"{self.run_prefix}-{self.runs_started}", child_id, profile, start, next=start)
         self.state = "starting"
         self._drop_unreachable_waiters()
         self.transcoders.ask(StartChild(self._transcoder_spec(child_id)), timeout=5)
@@ -277,7 +296,7 @@ class Session(LinkedActor):
         if run.ref is not None:  # the same child again: its supervisor restarted it
             self.restarts += 1
             self.runtime.metrics.restarts.inc()
-            run.id = f"{self.id}-{self.runs_started}r{self.restarts}"
+            run.id = f"{self.run_prefix}-{self.runs_started}r{self.restarts}"
             run.start = self._resume_point(run)
             run.next, run.ready, run.finished, run.suspended, run.pid = run.start, {}, False, False, None
         run.ref = ref

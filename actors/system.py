@@ -226,20 +226,21 @@ class HlsSystem:
             raise BadRequest(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         if fault == "crash_supervisor" and not session_id:
             return self._crash_supervisor()
-        ref = self._session_ref(session_id) if session_id else self._any_session()
-        return {"fault": fault, **ref.ask(InjectFault(fault), timeout=ASK_TIMEOUT)}
+        return {"fault": fault, **self._ask(session_id or self._any_session(), InjectFault(fault))}
 
-    def _any_session(self) -> pykka.ActorRef[Any]:
+    def _any_session(self) -> str:
         ids = self.runtime.directory.ids()
         if not ids:
             raise NotFound("no session to inject the fault into")
-        return self._session_ref(ids[0])
+        return ids[0]
 
     def _crash_supervisor(self) -> dict[str, Any]:
         from actors.messages import Crash
 
-        sessions = self._sessions_supervisor()
-        sessions.tell(Crash("injected crash_supervisor"))
+        try:
+            self._sessions_supervisor().tell(Crash("injected crash_supervisor"))
+        except pykka.ActorDeadError:
+            raise Unavailable("the sessions supervisor is restarting", retry_after=1) from None
         return {"fault": "crash_supervisor", "target": "sessions",
                 "did": "raised an exception inside the sessions supervisor"}
 
@@ -292,7 +293,7 @@ class HlsSystem:
 
         spec = ChildSpec(session_id, start, restart=Restart.TRANSIENT,
                          shutdown=self.settings.kill_grace + 5)
-        self._sessions_supervisor().ask(StartChild(spec), timeout=ASK_TIMEOUT)
+        self._ask_sessions(StartChild(spec))
         runtime.metrics.sessions_created.inc()
         return self.session_state(session_id)
 
@@ -304,6 +305,14 @@ class HlsSystem:
             raise Unavailable("the sessions supervisor is restarting", retry_after=1)
         return children["sessions"]
 
+    def _ask_sessions(self, message: Any) -> Any:
+        """Ask the sessions supervisor; one that crashed or is busy stopping its children
+        (its restart is under way) is a 503, not a 500."""
+        try:
+            return self._sessions_supervisor().ask(message, timeout=ASK_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            raise Unavailable("the sessions supervisor is restarting", retry_after=1) from None
+
     def _session_ref(self, session_id: str) -> pykka.ActorRef[Any]:
         ref = self.runtime.directory.lookup(session_id)
         if ref is None:
@@ -314,7 +323,7 @@ class HlsSystem:
 
     def _restarting_or_gone(self, session_id: str, ref: pykka.ActorRef[Any]) -> None:
         """A crashed session keeps its entry while its supervisor restarts it."""
-        children = self._sessions_supervisor().ask(WhichChildren(), timeout=ASK_TIMEOUT)
+        children = self._ask_sessions(WhichChildren())
         if any(child_id == session_id for child_id, *_ in children):
             raise Unavailable(f"session {session_id!r} is restarting", retry_after=1)
         self.runtime.directory.unregister(session_id, ref)

@@ -1,0 +1,458 @@
+"""The chaos soak: simulated players and a fault injector against a real hlsd, for a while.
+
+    python -m tests.chaos --minutes 10 --seed 42 [--clients 6] [--checkpoint 120]
+
+Serves a small library with a real ``pserve`` (``tests.server_helpers``), FFmpeg paced by
+``tests/faults/ffmpeg-faulty``. ``--clients`` threads play over HTTP on 127.0.0.1: each
+episode opens a session, then plays, seeks, pauses, sends heartbeats, and ends by
+stopping it or by vanishing (the idle timeout ends it). Meanwhile an injector fires
+random faults (``POST /api/v1/faults``) and a monitor samples, every second, that every
+FFmpeg and run dir belongs to a live transcoder, allowing ``kill_grace`` + 1 s (+ a
+sampling margin) after its transcoder ends (invariants 1-2).
+
+Every ``--checkpoint`` seconds, and at the end, the clients and the injector pause, every
+session ends, and ``assert_invariants`` runs against the baseline taken at the start
+(threads, fds, RSS). At the very end hlsd gets SIGTERM and must leave no FFmpeg and no
+work dir. Violations: a request without an answer in time, an answer that is no clear
+error (a 500, a bad body), an episode that neither played nor got a clear error, an
+orphan, a stray dir, a failed checkpoint. The summary table is printed; the exit status
+is 1 if there was any. The seed fixes every random choice (threads still interleave as
+they will), so a failing run can be replayed with its ``--seed``.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.faults.invariants import (
+    DEFAULTS,
+    Baseline,
+    assert_invariants,
+    dir_problems,
+    settle,
+    tagged_processes,
+    take_baseline,
+    transcoders,
+)
+from tests.faults.players import (
+    NO_CONNECTION,
+    TIMED_OUT,
+    Answer,
+    HttpClient,
+)
+from tests.media_helpers import make_clip
+from tests.procs_helpers import own_children, reap_adopted, set_child_subreaper
+from tests.server_helpers import Server, start_server
+
+# A vanished client's session stops its FFmpeg after idle_timeout and ends resume_window
+# later: short, so that checkpoints see every session end.
+SETTINGS = {**DEFAULTS, "idle_timeout": 4, "resume_window": 4, "stall_timeout": 3,
+            "max_sessions": 24, "reap_interval": 5, "segment_wait": 10}
+LIBRARY = (("clip.mp4", "180p", 30), ("clip.mp4", "copy", 30), ("tiny.mp4", "copy", 20))
+FAULTS = {"kill_ffmpeg": 3, "term_ffmpeg": 2, "stop_ffmpeg": 2, "crash_transcoder": 2,
+          "crash_session": 2, "crash_supervisor": 1}
+# The root supervisor allows 5 restarts in 60 s: a sessions-supervisor crash at most this often.
+WHOLE_TREE_CRASH_EVERY = 20.0
+REQUEST_TIMEOUT = SETTINGS["segment_wait"] + 5.0
+SAMPLE_EVERY = 1.0
+SAMPLE_MARGIN = 1.5  # a sample may see a process up to one interval (plus a request) late
+PATIENCE = 20.0  # a player retries a 503 this long before counting it as its error
+
+
+@dataclass
+class Tally:
+    """Everything counted during the soak; thread-safe through one lock."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    endings: Counter[str] = field(default_factory=Counter)
+    sessions: int = 0
+    segments: int = 0
+    checkpoints: int = 0
+    orphans: int = 0
+    stray_dirs: int = 0
+    violations: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def answer(self, what: str, answer: Answer) -> None:
+        with self.lock:
+            self.requests += 1
+            self.statuses[str(answer.status)] += 1
+        if answer.status == TIMED_OUT:
+            self.violation(f"{what}: no answer within {REQUEST_TIMEOUT:g} s")
+        elif answer.status == NO_CONNECTION:
+            self.violation(f"{what}: {answer.body}")
+        elif not answer.ok and not answer.clear_error:
+            self.violation(f"{what}: unclear answer {answer.status} {str(answer.body)[:200]}")
+
+    def count(self, counter: str, key: str) -> None:
+        with self.lock:
+            getattr(self, counter)[key] += 1
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def violation(self, text: str) -> None:
+        with self.lock:
+            self.violations.append(f"{time.monotonic() - self.started:7.1f}s  {text}")
+
+
+class Pausable(threading.Thread):
+    """A soak thread that parks between steps while ``pause`` is set, until ``done``."""
+
+    def __init__(self, name: str, soak: Soak) -> None:
+        super().__init__(name=name, daemon=True)
+        self.soak = soak
+        self.parked = threading.Event()
+
+    def wait_while_paused(self) -> bool:
+        """False once the soak is over; otherwise returns when not paused."""
+        while self.soak.pause.is_set() and not self.soak.done.is_set():
+            self.parked.set()
+            self.soak.done.wait(0.1)
+        self.parked.clear()
+        return not self.soak.done.is_set()
+
+
+class Client(Pausable):
+    """One simulated viewer: episode after episode until the soak ends."""
+
+    def __init__(self, number: int, soak: Soak) -> None:
+        super().__init__(f"chaos-client-{number}", soak)
+        self.random = random.Random(f"{soak.seed}:client:{number}")
+        self.http = HttpClient(soak.server.url, timeout=REQUEST_TIMEOUT)
+
+    def run(self) -> None:
+        while self.wait_while_paused():
+            self.episode()
+
+    def call(self, what: str, answer: Answer) -> Answer:
+        self.soak.tally.answer(f"{self.name} {what}", answer)
+        return answer
+
+    def episode(self) -> None:
+        media, profile, segments = self.random.choice(LIBRARY)
+        start = self.random.choice([0.0, 0.0, self.random.uniform(0, segments - 2)])
+        opened = self.call(f"open {media}", self.http.open(media, profile, start))
+        if opened.status != 201:
+            self.soak.tally.count("outcomes", "clear error" if opened.clear_error else "violation")
+            return
+        self.soak.tally.add("sessions")
+        session = opened.json()["id"]
+        position, played, error = int(start), 0, None
+        for step in range(self.random.randint(2, 10)):
+            action = "play" if step == 0 else self.random.choices(
+                ["play", "seek", "pause", "heartbeat"], [6, 2, 1, 1])[0]
+            if action == "play":
+                count = min(self.random.randint(1, 6), segments - position)
+                read, error = self.play(session, profile, position, count)
+                position, played = position + read, played + read
+            elif action == "seek":
+                position = self.random.randrange(segments)
+            elif action == "pause":
+                self.pause(session)
+            else:
+                answer = self.call("heartbeat", self.http.heartbeat(session, float(position)))
+                error = None if answer.ok else answer
+            if error is not None or position >= segments or self.soak.pause.is_set():
+                break
+        self.finish(session, played, error)
+
+    def play(self, session: str, profile: str, first: int, count: int) -> tuple[int, Answer | None]:
+        for number in range(first, first + count):
+            deadline = time.monotonic() + PATIENCE
+            while True:
+                answer = self.call(f"segment {number}", self.http.segment(session, profile, number))
+                if answer.status == 200:
+                    self.soak.tally.add("segments")
+                    break
+                if answer.status != 503 or time.monotonic() > deadline or self.soak.done.is_set():
+                    return number - first, answer
+                self.soak.done.wait(min(answer.retry_after or 1.0, 1.0))
+        return count, None
+
+    def pause(self, session: str) -> None:
+        self.call("pause", self.http.heartbeat(session, paused=True))
+        self.soak.done.wait(self.random.uniform(0.5, 3.0))
+        self.call("resume", self.http.heartbeat(session, paused=False))
+
+    def finish(self, session: str, played: int, error: Answer | None) -> None:
+        if played:
+            outcome = "played"
+        elif error is not None and error.clear_error:
+            outcome = "clear error"
+        else:
+            outcome = "violation"
+            self.soak.tally.violation(f"{self.name}: session {session} neither played nor got "
+                                      f"a clear error ({error})")
+        self.soak.tally.count("outcomes", outcome)
+        if self.random.random() < 0.75:
+            stopped = self.call("stop", self.http.stop(session))
+            self.soak.tally.count("endings", "stopped" if stopped.ok else f"stop: {stopped.status}")
+            if stopped.status not in (204, 404):
+                self.soak.tally.violation(f"{self.name}: stop answered {stopped.status}")
+        else:
+            self.soak.tally.count("endings", "vanished")
+
+
+class Injector(Pausable):
+    """Fires a random fault every 1-3 s at a random session (or none)."""
+
+    def __init__(self, soak: Soak) -> None:
+        super().__init__("chaos-injector", soak)
+        self.random = random.Random(f"{soak.seed}:faults")
+        self.http = HttpClient(soak.server.url, timeout=REQUEST_TIMEOUT)
+        self.last_tree_crash = time.monotonic()
+
+    def run(self) -> None:
+        while self.wait_while_paused():
+            self.soak.done.wait(self.random.uniform(1.0, 3.0))
+            if not self.soak.pause.is_set() and not self.soak.done.is_set():
+                self.fire()
+
+    def fire(self) -> None:
+        fault = self.random.choices(list(FAULTS), list(FAULTS.values()))[0]
+        listed = self.http.request("GET", "/api/v1/sessions")
+        self.soak.tally.answer("list sessions", listed)
+        ids = [s["id"] for s in listed.body] if listed.ok and isinstance(listed.body, list) else []
+        session = self.random.choice(ids) if ids else None
+        if fault == "crash_supervisor" and (session is None or self.random.random() < 0.2):
+            if time.monotonic() - self.last_tree_crash < WHOLE_TREE_CRASH_EVERY:
+                return  # the whole sessions supervisor: rarely, within the root's intensity
+            self.last_tree_crash, session = time.monotonic(), None
+        answer = self.http.fault(fault, session)
+        self.soak.tally.answer(f"fault {fault}", answer)
+        label = fault if fault != "crash_supervisor" else f"crash_supervisor ({'session' if session else 'all'})"
+        self.soak.tally.count("faults", f"{label}: {answer.status}")
+
+
+class Monitor(threading.Thread):
+    """Samples invariants 1-2 every second while the soak runs."""
+
+    def __init__(self, soak: Soak) -> None:
+        super().__init__(name="chaos-monitor", daemon=True)
+        self.soak = soak
+        self.http = HttpClient(soak.server.url, timeout=REQUEST_TIMEOUT)
+        self.grace = SETTINGS["kill_grace"] + 1 + SAMPLE_MARGIN
+        self.first_seen: dict[Any, float] = {}
+        self.reported: set[Any] = set()
+
+    def run(self) -> None:
+        while not self.soak.done.wait(SAMPLE_EVERY):
+            self.sample()
+
+    def sample(self) -> None:
+        answer = self.http.request("GET", "/api/v1/tree")
+        self.soak.tally.answer("tree", answer)
+        if not answer.ok:
+            return
+        owners = transcoders(answer.json())
+        server = self.soak.server
+        now, seen = time.monotonic(), set()
+        for process in tagged_processes(server.work_dir, server.pid):
+            if owners.get(process.tag.run) != process.pid:
+                seen.add(key := ("process", process.pid, process.create_time))
+                self.judge(key, now, f"orphan: FFmpeg {process.pid} of run {process.tag.run}", "orphans")
+        for problem in dir_problems(server.work_dir, server.instance, set(owners)):
+            seen.add(key := ("dir", problem))
+            self.judge(key, now, problem, "stray_dirs")
+        self.first_seen = {key: first for key, first in self.first_seen.items() if key in seen}
+
+    def judge(self, key: Any, now: float, text: str, counter: str) -> None:
+        first = self.first_seen.setdefault(key, now)
+        if now - first > self.grace and key not in self.reported:
+            self.reported.add(key)
+            self.soak.tally.add(counter)
+            self.soak.tally.violation(f"{text} (for {now - first:.1f} s)")
+
+
+class Soak:
+    def __init__(self, server: Server, seed: int, clients: int) -> None:
+        self.server = server
+        self.seed = seed
+        self.tally = Tally()
+        self.pause = threading.Event()
+        self.done = threading.Event()
+        self.clients = [Client(number, self) for number in range(clients)]
+        self.injector = Injector(self)
+        self.monitor = Monitor(self)
+
+    def run(self, seconds: float, checkpoint: float, baseline: Baseline) -> None:
+        workers = [*self.clients, self.injector]
+        for thread in [*workers, self.monitor]:
+            thread.start()
+        try:
+            deadline = time.monotonic() + seconds
+            next_checkpoint = time.monotonic() + (checkpoint or seconds + 1)
+            while not self.done.wait(max(0.0, min(deadline, next_checkpoint) - time.monotonic())):
+                if time.monotonic() >= deadline:
+                    break
+                self.checkpoint(workers, baseline)
+                next_checkpoint = time.monotonic() + checkpoint
+            self.checkpoint(workers, baseline)
+        finally:
+            self.done.set()
+            for thread in [*workers, self.monitor]:
+                thread.join(REQUEST_TIMEOUT + 5)
+                if thread.is_alive():
+                    self.tally.violation(f"{thread.name} still running: a request did not return")
+
+    def live_sessions(self) -> list[str]:
+        listed = self.monitor.http.request("GET", "/api/v1/sessions")
+        if not listed.ok or not isinstance(listed.body, list):
+            return [f"cannot list sessions: {listed.status}"]
+        return [session["id"] for session in listed.body]
+
+    def checkpoint(self, workers: list[Pausable], baseline: Baseline) -> None:
+        """Pause the clients and the injector, let every session end, check everything."""
+        self.pause.set()
+        try:
+            quiet = time.monotonic() + REQUEST_TIMEOUT + PATIENCE + 10
+            for worker in workers:
+                if not worker.parked.wait(max(0.0, quiet - time.monotonic())):
+                    self.tally.violation(f"checkpoint: {worker.name} did not pause")
+            ended = SETTINGS["idle_timeout"] + SETTINGS["resume_window"] + SETTINGS["kill_grace"] + 10
+            settle(self.live_sessions, ended, "every session ending (stopped, or idle after its client vanished)")
+            assert_invariants(self.server, self.server.work_dir, baseline)
+            self.tally.add("checkpoints")
+        except AssertionError as failure:
+            self.tally.violation(f"checkpoint: {failure}")
+        finally:
+            self.pause.clear()
+
+
+@dataclass
+class Report:
+    seed: int
+    seconds: float
+    clients: int
+    tally: Tally
+    restarts: dict[str, int]
+    shutdown: str
+    log: Path | None = None
+
+    @property
+    def violations(self) -> list[str]:
+        return self.tally.violations
+
+    def table(self) -> str:
+        t = self.tally
+        errors = {status: n for status, n in sorted(t.statuses.items()) if status not in ("200", "201", "204")}
+        rows = [
+            ("seed / duration / clients", f"{self.seed} / {self.seconds / 60:.1f} min / {self.clients}"),
+            ("sessions opened", t.sessions),
+            ("episodes", ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items())) or "none"),
+            ("episodes ended", ", ".join(f"{k} {v}" for k, v in sorted(t.endings.items())) or "none"),
+            ("segments served", t.segments),
+            ("requests", f"{t.requests} (timed out: {t.statuses.get(str(TIMED_OUT), 0)})"),
+            ("answers by status", ", ".join(f"{k}: {v}" for k, v in sorted(t.statuses.items()))),
+            ("errors by status", ", ".join(f"{k}: {v}" for k, v in errors.items()) or "none"),
+            *[(f"fault {name}", n) for name, n in sorted(t.faults.items())],
+            *[(f"restarts: {name}", n) for name, n in self.restarts.items()],
+            ("checkpoints passed", t.checkpoints),
+            ("orphans", t.orphans),
+            ("stray dirs", t.stray_dirs),
+            ("SIGTERM shutdown", self.shutdown),
+            ("violations", len(t.violations)),
+        ]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        lines += [f"  {v}" for v in t.violations[:50]]
+        if self.log is not None:
+            lines.append(f"hlsd's log (kept): {self.log}")
+        return "\n".join(lines)
+
+
+def metric(server: Server, name: str) -> int:
+    status, _, body = server.get("/metrics")
+    for line in body.decode().splitlines() if status == 200 else []:
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    return -1
+
+
+def make_library(root: Path) -> Path:
+    root.mkdir(parents=True)
+    make_clip(root / "clip.mp4", 30, width=320, height=180, fps=25, gop=1)
+    make_clip(root / "tiny.mp4", 20, width=160, height=90, fps=25, gop=1)
+    return root
+
+
+def run_soak(seconds: float, seed: int, clients: int = 6, checkpoint: float = 120.0) -> Report:
+    """Run the soak; never raises for a violation (they are in the report)."""
+    base = Path(tempfile.mkdtemp(prefix="hlsd-chaos-"))
+    media = make_library(base / "media")
+    children_before = set(own_children())
+    set_child_subreaper(True)  # what a dying hlsd orphans comes back here, to be seen and reaped
+    try:
+        server = start_server(base, media, **SETTINGS)
+        try:
+            soak = Soak(server, seed, clients)
+            soak.run(seconds, checkpoint, take_baseline(server))
+            restarts = {"transcoders (metric)": metric(server, "hlsd_transcoder_restarts_total"),
+                        "sessions supervisor (by root)": root_restarts(soak.monitor.http)}
+            shutdown = sigterm(server, soak.tally)
+        finally:
+            if server.process.poll() is None:
+                server.kill()
+    finally:
+        reap_adopted(set(own_children()) - children_before)
+        set_child_subreaper(False)
+    report = Report(seed, seconds, clients, soak.tally, restarts, shutdown)
+    if report.violations:
+        report.log = base / "hlsd.log"
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+    return report
+
+
+def root_restarts(http: HttpClient) -> int:
+    tree = http.request("GET", "/api/v1/tree")
+    return tree.json().get("total_restarts", -1) if tree.ok else -1
+
+
+def sigterm(server: Server, tally: Tally) -> str:
+    """hlsd's orderly stop: it exits, leaving no FFmpeg and no work dir."""
+    leftovers = [p.pid for p in tagged_processes(server.work_dir, server.pid)]
+    try:
+        code = server.stop()
+    except AssertionError as failure:
+        tally.violation(f"SIGTERM: {str(failure)[:300]}")
+        return "did not exit in time"
+    survivors = [p.pid for p in tagged_processes(server.work_dir, server.pid)]
+    dirs = list(server.work_dir.iterdir()) if server.work_dir.exists() else []
+    if survivors or dirs:
+        tally.violation(f"SIGTERM: left FFmpeg {survivors} and dirs {dirs}")
+    return f"exit {code}, {len(leftovers)} FFmpeg before, {len(survivors)} after, {len(dirs)} dirs left"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=None, help="replay a run (default: from the clock)")
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--checkpoint", type=float, default=120.0,
+                        help="seconds between full invariant checks (0: only at the end)")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+    print(f"hlsd chaos soak: {args.minutes:g} min, seed {seed}, {args.clients} clients", flush=True)
+    report = run_soak(args.minutes * 60, seed, args.clients, args.checkpoint)
+    print(report.table())
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
