@@ -56,8 +56,8 @@ from actors.messages import (
     Suspend,
     TranscoderReady,
 )
-from actors.supervisor import (ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags,
-                               stop_child)
+from actors.supervisor import (GAVE_UP, ChildSpec, Restart, Strategy, Supervisor,
+                               SupervisorFlags, stop_child)
 
 if TYPE_CHECKING:
     from actors.system import Plan, Runtime
@@ -122,15 +122,18 @@ class Session(LinkedActor):
     # --- life ---------------------------------------------------------------------------
 
     def started(self) -> None:
-        intensity = self.settings.restart_intensity
-        flags = SupervisorFlags(Strategy.DYNAMIC, intensity.restarts, intensity.period)
-        self.transcoders = Supervisor.start(Link(self.actor_ref, "transcoders"), flags,
-                                            timers=self.runtime.timers)
+        self._start_transcoders()
         if self.restarted:
             self.state = "idle"  # a restarted session resumes at the next request
         else:
             self._start_run(self.plan.profile, self.plan.start_segment)
         self.arm("idle", self.settings.idle_timeout)
+
+    def _start_transcoders(self) -> None:
+        intensity = self.settings.restart_intensity
+        flags = SupervisorFlags(Strategy.DYNAMIC, intensity.restarts, intensity.period)
+        self.transcoders = Supervisor.start(Link(self.actor_ref, "transcoders"), flags,
+                                            timers=self.runtime.timers)
 
     def cleanup(self, exit: Exit) -> None:
         if self.transcoders is not None:
@@ -189,7 +192,7 @@ class Session(LinkedActor):
                 if self.run is not None and self.run.id == run:
                     self.run.finished, self.run.pid = True, None  # FFmpeg exited and was reaped
             case ChildExited(child_id="transcoders", exit=exit):
-                self._transcoders_gave_up(exit)
+                self._transcoders_exited(exit)
             case GetState():
                 return self.state_json()
             case InjectFault(fault=fault):
@@ -355,9 +358,17 @@ class Session(LinkedActor):
         log.info("session %s idle for %g s: transcoder stopped, resumable", self.id,
                  self.settings.idle_timeout)
 
-    def _transcoders_gave_up(self, exit: Exit) -> None:
-        """The transcoders' supervisor exceeded its intensity: end cleanly, with an error."""
+    def _transcoders_exited(self, exit: Exit) -> None:
+        """The transcoders' supervisor died. Crashed itself: restart it and the run where
+        the player is. Gave up because FFmpeg kept failing: end cleanly, with an error."""
         self.transcoders = None
+        if not exit.detail.startswith(GAVE_UP):
+            self.restarts += 1
+            self._start_transcoders()
+            if self.run is not None:
+                run, self.run = self.run, None  # its transcoder went down with the supervisor
+                self._start_run(run.profile, self._resume_point(run))
+            return
         failure = SessionFailed(f"transcoding failed: {exit.detail}")
         for futures in self.waiters.values():
             for future in futures:

@@ -43,6 +43,9 @@ from actors.timers import TimerService
 log = logging.getLogger(__name__)
 
 BRUTAL_KILL = 0.0
+# How a supervisor's crash reason begins when it ends because its children kept failing
+# (rather than because it crashed itself), so that an owner can tell the two apart.
+GAVE_UP = "reached max restart intensity"
 
 
 class Restart(str, Enum):
@@ -297,7 +300,7 @@ class Supervisor(LinkedActor):
             self._restarts.popleft()
 
     def _give_up(self, detail: str) -> None:
-        reason = f"reached max restart intensity {self.flags.intensity}/{self.flags.period:g}s ({detail})"
+        reason = f"{GAVE_UP} {self.flags.intensity}/{self.flags.period:g}s ({detail})"
         log.error("%s: %s; shutting down", self.name, reason)
         self.exit(Exit.crash(reason))
 
