@@ -22,7 +22,7 @@ import secrets
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import pykka
 
@@ -321,7 +321,14 @@ class HlsSystem:
             self._restarting_or_gone(session_id, ref)
         return ref
 
-    def _restarting_or_gone(self, session_id: str, ref: pykka.ActorRef[Any]) -> None:
+    def _tell(self, session_id: str, message: Any) -> None:
+        ref = self._session_ref(session_id)
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            self._restarting_or_gone(session_id, ref)
+
+    def _restarting_or_gone(self, session_id: str, ref: pykka.ActorRef[Any]) -> NoReturn:
         """A crashed session keeps its entry while its supervisor restarts it."""
         children = self._ask_sessions(WhichChildren())
         if any(child_id == session_id for child_id, *_ in children):
@@ -330,10 +337,11 @@ class HlsSystem:
         raise NotFound(f"no session {session_id!r}")
 
     def _ask(self, session_id: str, message: Any, timeout: float = ASK_TIMEOUT) -> Any:
+        ref = self._session_ref(session_id)
         try:
-            return self._session_ref(session_id).ask(message, timeout=timeout)
+            return ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:
-            raise NotFound(f"session {session_id!r} has ended") from None
+            self._restarting_or_gone(session_id, ref)
         except pykka.Timeout:
             raise Unavailable(f"session {session_id!r} is busy", retry_after=1) from None
 
@@ -373,30 +381,23 @@ class HlsSystem:
 
     def heartbeat(self, session_id: str, position: float | None = None,
                   paused: bool | None = None) -> None:
-        try:
-            self._session_ref(session_id).tell(Heartbeat(position, paused))
-        except pykka.ActorDeadError:
-            raise NotFound(f"session {session_id!r} has ended") from None
+        self._tell(session_id, Heartbeat(position, paused))
 
     def segment(self, session_id: str, profile: str, number: int) -> BinaryIO:
         """An open file of a complete segment; waits at most ``segment_wait`` (+1 s)."""
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        self._tell(session_id, RequestSegment(profile, number, reply))
         try:
-            self._session_ref(session_id).tell(RequestSegment(profile, number, reply))
             return reply.get(timeout=self.settings.segment_wait + 1.0)
-        except pykka.ActorDeadError:
-            raise NotFound(f"session {session_id!r} has ended") from None
         except pykka.Timeout:
             raise Unavailable(f"segment {number} is not ready yet", retry_after=2) from None
 
     def stop_session(self, session_id: str, cause: str = "client") -> None:
         """Returns once the session's FFmpeg is gone and its files are deleted."""
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        self._tell(session_id, StopSession(cause, reply))
         try:
-            self._session_ref(session_id).tell(StopSession(cause, reply))
             reply.get(timeout=self.settings.kill_grace + 5.0)
-        except pykka.ActorDeadError:
-            raise NotFound(f"session {session_id!r} has ended") from None
         except pykka.Timeout:
             raise Unavailable(f"session {session_id!r} is still stopping", retry_after=1) from None
 
