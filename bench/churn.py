@@ -1,0 +1,158 @@
+"""Row 6: session churn, and what a session costs hlsd itself.
+
+a), b) Sessions created and stopped per second: ``POST /api/v1/sessions`` (copy, a short
+   clip) then ``DELETE`` (204 once FFmpeg is gone and its files deleted), by one client
+   and by four at once. Bounded by a count and by time.
+c) Threads, RSS and open fds of the hlsd process (FFmpeg excluded: other processes) per
+   open session that no one reads (its FFmpeg paused ahead of the player, or done),
+   measured at 0 and at N sessions.
+d) The same per idle session (``hls.idle_timeout`` passed: its transcoder stopped).
+e) After every session is deleted: back to the baseline (SPEC invariant 6)?
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import psutil
+
+from bench import clips, hlsd
+from bench.common import Bench, Client, Line, expect, now, wait_until
+from tests.server_helpers import Server
+
+PROFILE = "copy"
+CLIENTS = 4
+IDLE_TIMEOUT = 10.0
+MAX_SECONDS = 30.0
+
+
+def run(bench: Bench) -> list[Line]:
+    clip = clips.SMALL
+    sessions = bench.pick(50, 20)
+    with hlsd.running(bench.scratch, bench.clips.root, max_sessions=sessions + 50,
+                      idle_timeout=IDLE_TIMEOUT) as server:
+        port = hlsd.port(server)
+        _churn(port, clip.media_id, 2, MAX_SECONDS)  # warm-up: probe cache, imports
+        lines = [_rate("6a", "churn: create + delete, 1 client", port, clip.media_id, 1,
+                       bench.pick(300, 30)),
+                 _rate("6b", f"churn: create + delete, {CLIENTS} clients", port, clip.media_id,
+                       CLIENTS, bench.pick(600, 60))]
+        lines += _overhead(server, port, clip.media_id, sessions)
+    return lines
+
+
+def _rate(row: str, what: str, port: int, media_id: str, clients: int, total: int) -> Line:
+    each = total // clients
+    counts = [0] * clients
+    started = now()
+
+    def client(i: int) -> None:
+        counts[i] = _churn(port, media_id, each, MAX_SECONDS)
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"churn-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(MAX_SECONDS + 30)
+    elapsed = now() - started
+    done = sum(counts)
+    errors = clients * each - done
+    return Line(row, what, value=f"{done / elapsed:.1f} sessions/s ({done} in {elapsed:.1f} s)",
+                errors=errors)
+
+
+def _churn(port: int, media_id: str, count: int, max_seconds: float) -> int:
+    """Create and delete up to ``count`` sessions within ``max_seconds``; how many made it."""
+    deadline = now() + max_seconds
+    done = 0
+    with Client(port) as client:
+        for _ in range(count):
+            if now() >= deadline:
+                break
+            try:
+                hlsd.delete_session(client, hlsd.open_session(client, media_id, PROFILE))
+            except (RuntimeError, OSError):
+                continue
+            done += 1
+    return done
+
+
+@dataclass(frozen=True)
+class Usage:
+    threads: int
+    rss: int
+    fds: int
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            return cls(process.num_threads(), process.memory_info().rss, process.num_fds())
+
+    def per(self, base: Usage, count: int) -> str:
+        return (f"{(self.threads - base.threads) / count:.2f} threads, "
+                f"{(self.rss - base.rss) / count / 1024:.0f} KiB RSS, "
+                f"{(self.fds - base.fds) / count:.2f} fds per session")
+
+
+def _overhead(server: Server, port: int, media_id: str, count: int) -> list[Line]:
+    _settle(server)
+    base = Usage.of(server.pid)
+    with Client(port) as client:
+        runs_before = hlsd.first_segment_metric(client)[1]
+        ids = [hlsd.open_session(client, media_id, PROFILE) for _ in range(count)]
+        wait_until(lambda: _all_paused(client, server, runs_before + count), 60, 0.1,
+                   "ffmpeg runs paused or done")
+        opened = Usage.of(server.pid)
+        wait_until(lambda: _all_idle(client, ids), IDLE_TIMEOUT + 30, 0.2, "sessions idle")
+        _settle(server)
+        idle = Usage.of(server.pid)
+        for session_id in ids:
+            hlsd.delete_session(client, session_id)
+    _settle(server)
+    after = Usage.of(server.pid)
+    return [
+        Line("6c", f"cost of an open session no one reads (FFmpeg paused or done), at 0 and {count}",
+             value=opened.per(base, count)),
+        Line("6d", f"cost of an idle session (after idle_timeout), at 0 and {count}",
+             value=idle.per(base, count)),
+        Line("6e", "after all sessions deleted, vs before",
+             value=f"threads {base.threads}→{after.threads}, RSS {base.rss / 2**20:.1f}→"
+                   f"{after.rss / 2**20:.1f} MiB, fds {base.fds}→{after.fds}",
+             errors=int(after.threads != base.threads) + int(after.fds != base.fds)),
+    ]
+
+
+def _settle(server: Server) -> None:
+    """Until hlsd has no FFmpeg child left (each run has remuxed its short clip)."""
+    wait_until(lambda: not _ffmpeg_children(server.pid), 60, 0.05, "ffmpeg runs finished")
+
+
+def _ffmpeg_children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _all_paused(client: Client, server: Server, runs: float) -> bool:
+    """Every session's FFmpeg has made its first segment (hlsd's metric counts ``runs``),
+    and is now suspended (hlsd pauses a run far ahead of its player; no one reads these)
+    or finished."""
+    return (hlsd.first_segment_metric(client)[1] >= runs
+            and all(_status(p) in _QUIET for p in _ffmpeg_children(server.pid)))
+
+
+_QUIET = (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, "gone")
+
+
+def _status(process: psutil.Process) -> str:
+    try:
+        return process.status()
+    except psutil.NoSuchProcess:
+        return "gone"
+
+
+def _all_idle(client: Client, ids: list[str]) -> bool:
+    states = expect(client.get("/api/v1/sessions"), 200, "sessions").json()
+    return all(s["state"] == "idle" for s in states if s["id"] in set(ids))
