@@ -89,6 +89,9 @@ class Usage:
         with process.oneshot():
             return cls(process.num_threads(), process.memory_info().rss, process.num_fds())
 
+    def back_to(self, base: Usage) -> bool:
+        return self.threads <= base.threads and self.fds <= base.fds
+
     def per(self, base: Usage, count: int) -> str:
         return (f"{(self.threads - base.threads) / count:.2f} threads, "
                 f"{(self.rss - base.rss) / count / 1024:.0f} KiB RSS, "
@@ -110,6 +113,10 @@ def _overhead(server: Server, port: int, media_id: str, count: int) -> list[Line
         for session_id in ids:
             hlsd.delete_session(client, session_id)
     _settle(server)
+    try:  # closed connections and ended threads go away asynchronously
+        wait_until(lambda: Usage.of(server.pid).back_to(base), 10, 0.1, "hlsd back to its baseline")
+    except TimeoutError:
+        pass  # reported below, as errors
     after = Usage.of(server.pid)
     return [
         Line("6c", f"cost of an open session no one reads (FFmpeg paused or done), at 0 and {count}",
