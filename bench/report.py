@@ -126,12 +126,12 @@ def write_results(lines: list[Line], facts: dict[str, str], command: str, elapse
         "",
         table(lines),
         "",
-        *(f"{text}" + "  " for _, text in sorted(rows.items())),
+        *(f"{text}  " for _, text in sorted(rows.items())),  # two spaces: a Markdown line break
         "",
     ]
     if float(facts["load average at start"].split()[0]) > QUIET_LOAD:
-        parts += [f"**Noisy:** the load average was above {QUIET_LOAD} at the start; other work "
-                  "shared the cores.", ""]
+        parts += [(f"**Noisy:** the load average was above {QUIET_LOAD} at the start; other "
+                   "work shared the cores."), ""]
     if misses:
         parts += ["Misses: " + ", ".join(f"row {line.row} ({line.what})" for line in misses)
                   + " — see the notes below.", ""]
