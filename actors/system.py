@@ -23,6 +23,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NoReturn
+from urllib.parse import quote
 
 import pykka
 
@@ -30,6 +31,7 @@ from actors import media, procs
 from actors.errors import BadRequest, HlsError, NotFound, Unavailable
 from actors.link import Link
 from actors.messages import (
+    Crash,
     GetState,
     Heartbeat,
     InjectFault,
@@ -39,10 +41,18 @@ from actors.messages import (
     WhichChildren,
 )
 from actors.metrics import Metrics
+from actors.reaper import Reaper, sweep_once
+from actors.session import Session
 from actors.settings import Profile, Settings
-from actors.supervisor import (ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags,
-                               stop_child)
-from actors.timers import TimerService, Timers
+from actors.supervisor import (
+    ChildSpec,
+    Restart,
+    Strategy,
+    Supervisor,
+    SupervisorFlags,
+    stop_child,
+)
+from actors.timers import Timers, TimerService
 from actors.tree import render_text, snapshot
 
 log = logging.getLogger(__name__)
@@ -168,7 +178,6 @@ class HlsSystem:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         procs.claim_instance_dir(settings.work_dir, settings.instance)
         # Before serving: kill what a killed hlsd left running, remove its dirs (invariant 3).
-        from actors.reaper import sweep_once
         sweep_once(self.runtime)
         self.runtime.watcher.start()
         self.root = Supervisor.start(Link(None, "root"), ROOT_FLAGS, self._root_specs())
@@ -177,8 +186,6 @@ class HlsSystem:
         return self
 
     def _root_specs(self) -> tuple[ChildSpec, ...]:
-        from actors.reaper import Reaper
-        from actors.session import Session  # noqa: F401  (imported for its start function)
 
         runtime = self.runtime
         return (
@@ -235,8 +242,6 @@ class HlsSystem:
         return ids[0]
 
     def _crash_supervisor(self) -> dict[str, Any]:
-        from actors.messages import Crash
-
         try:
             self._sessions_supervisor().tell(Crash("injected crash_supervisor"))
         except pykka.ActorDeadError:
@@ -278,8 +283,6 @@ class HlsSystem:
     # --- sessions ------------------------------------------------------------------------------
 
     def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0) -> dict[str, Any]:
-        from actors.session import Session
-
         plan = self.plan(media_id, profile, start)
         if len(self.runtime.directory) >= self.settings.max_sessions:
             raise Unavailable(f"at most {self.settings.max_sessions} sessions", retry_after=10)
@@ -403,8 +406,6 @@ class HlsSystem:
 
 
 def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
-    from urllib.parse import quote
-
     return {
         "id": media_id,
         "duration": round(info.duration, 3),
