@@ -12,7 +12,7 @@ APT_PACKAGES_BENCH := ffmpeg nginx-light wrk
 .PHONY: run test chaos bench setup clean
 
 run: setup
-	$(BIN)/python -m web.sample config/development.ini
+	$(BIN)/python -m web.scripts.sample config/development.ini
 	$(BIN)/pserve config/development.ini
 
 test: setup

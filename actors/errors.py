@@ -1,32 +1,55 @@
-"""Errors that reach a client: each carries its HTTP status, a short code and a detail."""
+"""The one family of errors hlsd's actors raise; ``web/`` turns each kind into a status.
+
+Each carries a short machine-readable ``code`` and a sentence for people (``detail``).
+``Unavailable`` also says how soon the condition may clear (``retry_in`` seconds).
+"""
 from __future__ import annotations
 
 
 class HlsError(Exception):
-    status = 500
-    error = "internal"
+    code = "internal"
 
-    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+    def __init__(self, detail: str, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.retry_after = retry_after
+        if code is not None:
+            self.code = code
 
 
 class NotFound(HlsError):
-    status, error = 404, "not_found"
+    """No such media, session, rendition or segment (or one refused as unsafe)."""
+
+    code = "not_found"
 
 
-class BadRequest(HlsError):
-    status, error = 400, "bad_request"
+class Invalid(HlsError):
+    """The request itself is wrong: a bad parameter, an unknown fault."""
+
+    code = "bad_request"
+
+
+class NotMedia(HlsError):
+    """A file FFmpeg cannot read."""
+
+    code = "not_media"
+
+
+class Unplayable(HlsError):
+    """Media FFmpeg reads but hlsd cannot play: ``no_video``, ``no_duration``,
+    ``no_keyframes``, ``no_rendition``."""
 
 
 class Unavailable(HlsError):
-    """Worth a retry after ``retry_after`` seconds (503 with Retry-After)."""
+    """Worth a retry in ``retry_in`` seconds: busy, restarting, not ready yet."""
 
-    status, error = 503, "unavailable"
+    code = "unavailable"
+
+    def __init__(self, detail: str, retry_in: float = 1, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.retry_in = retry_in
 
 
 class SessionFailed(HlsError):
     """The session's transcoder kept failing beyond its restart intensity."""
 
-    status, error = 502, "session_failed"
+    code = "session_failed"

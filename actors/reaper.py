@@ -1,6 +1,6 @@
 """The reaper: layer 3 of "no orphaned FFmpeg" (DESIGN.md), run on a schedule.
 
-``sweep_once(runtime)`` is one sweep of this instance's work dir (``procs.sweep``): it
+``sweep_once(runtime)`` is one sweep of this instance's work dir (``ffmpeg.sweep``): it
 kills tagged FFmpeg processes that no live run owns (this instance's runs that are not
 live, other instances' processes whose hlsd is gone) and removes the work dirs they
 leave. ``HlsSystem.start`` calls it once, synchronously, before the tree starts, so
@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Hashable
 
-from actors import procs
-from actors.link import Link, LinkedActor
-
-if TYPE_CHECKING:
-    from actors.system import Runtime
+from actors import ffmpeg
+from actors.kernel import Link, LinkedActor
+from actors.messages import Timer
+from actors.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def sweep_once(runtime: Runtime) -> procs.SweepReport:
+def sweep_once(runtime: Runtime) -> ffmpeg.SweepReport:
     """Sweep the work dir once, on the calling thread; count and log what was reaped.
 
-    Blocks for at most ``kill_grace + procs.KILL_WAIT`` s plus the process listing. Raises
-    what ``procs.sweep`` raises (an unreadable work dir, out of file descriptors).
+    Blocks for at most ``kill_grace + ffmpeg.KILL_WAIT`` s plus the process listing. Raises
+    what ``ffmpeg.sweep`` raises (an unreadable work dir, out of file descriptors).
     """
     settings = runtime.settings
     started = time.monotonic()
-    report = procs.sweep(settings.work_dir, settings.instance, runtime.live.runs,
+    report = ffmpeg.sweep(settings.work_dir, settings.instance, runtime.live.runs,
                          grace=settings.kill_grace)
     elapsed = time.monotonic() - started
     if report.killed:
@@ -75,14 +74,14 @@ class Reaper(LinkedActor):
     def started(self) -> None:
         # HlsSystem.start has just swept; waiting one interval also keeps a sweep that
         # keeps failing from spending the root's restart intensity in a burst.
-        self.arm("sweep", self.runtime.settings.reap_interval)
+        self.arm(Timer.SWEEP, self.runtime.settings.reap_interval)
 
-    def timeout(self, name: str, payload: Any) -> None:
-        if name != "sweep":
+    def timeout(self, name: Hashable, payload: Any) -> None:
+        if name is not Timer.SWEEP:
             super().timeout(name, payload)
             return
         self._sweep()
-        self.arm("sweep", self.interval)
+        self.arm(Timer.SWEEP, self.interval)
 
     def facts(self) -> dict[str, Any]:
         last = self.last_sweep

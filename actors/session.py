@@ -27,20 +27,18 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Hashable
 
 import pykka
 
 from actors import media
 from actors.errors import HlsError, NotFound, SessionFailed, Unavailable
-from actors.link import Link, LinkedActor
+from actors.faults import FFMPEG_SIGNALS
+from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind, Link,
+                           LinkedActor, Restart, StartChild, StateMachine, Strategy,
+                           Supervisor, SupervisorFlags, stop_child, tell_if_alive)
 from actors.messages import (
-    NORMAL,
     Begin,
-    ChildExited,
-    Crash,
-    Exit,
     FfmpegStarted,
     GetState,
     Heartbeat,
@@ -49,44 +47,19 @@ from actors.messages import (
     Resume,
     RunFinished,
     SegmentReady,
+    SegmentWait,
     SignalFfmpeg,
-    StartChild,
     StopRun,
     StopSession,
     Suspend,
+    Timer,
     TranscoderReady,
 )
-from actors.supervisor import (GAVE_UP, ChildSpec, Restart, Strategy, Supervisor,
-                               SupervisorFlags, stop_child)
-
-if TYPE_CHECKING:
-    from actors.system import Plan, Runtime
+from actors.runs import TRANSITIONS, Run, SessionState
+from actors.runtime import Runtime
+from actors.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
-
-# A segment at most this many segments past the one being written is waited for; one
-# further ahead starts a new run (a seek) rather than waiting for FFmpeg to get there.
-REACH_AHEAD = 3
-SIGNALS = {"kill_ffmpeg": 9, "term_ffmpeg": 15, "stop_ffmpeg": 19}
-
-
-@dataclass
-class Run:
-    """The current FFmpeg run as the session sees it."""
-
-    id: str
-    child_id: str
-    profile: str
-    start: int
-    ref: pykka.ActorRef[Any] | None = None
-    ready: dict[int, str] = field(default_factory=dict)
-    next: int = 0
-    finished: bool = False
-    suspended: bool = False
-    pid: int | None = None
-
-    def reaches_soon(self, number: int) -> bool:
-        return self.start <= number <= self.next + REACH_AHEAD and not self.finished
 
 
 class Session(LinkedActor):
@@ -94,7 +67,7 @@ class Session(LinkedActor):
 
     kind = "session"
 
-    def __init__(self, link: Link, runtime: Runtime, session_id: str, plan: Plan,
+    def __init__(self, link: Link, runtime: Runtime, session_id: str, plan: media.Plan,
                  restarted: bool = False) -> None:
         super().__init__(link, runtime.timers)
         self.runtime = runtime
@@ -102,7 +75,7 @@ class Session(LinkedActor):
         self.id = session_id
         self.plan = plan
         self.restarted = restarted
-        self.state = "starting"
+        self.machine = StateMachine(SessionState.STARTING, TRANSITIONS)
         self.created = time.time()
         self.last_activity = time.monotonic()
         self.transcoders: pykka.ActorRef[Any] | None = None
@@ -114,7 +87,7 @@ class Session(LinkedActor):
         self.read_head = plan.start_segment
         self.position: float | None = None
         self.paused = False
-        self.waiters: dict[tuple[str, int], list[pykka.ThreadingFuture[Any]]] = {}
+        self.waiters: dict[SegmentWait, list[pykka.ThreadingFuture[Any]]] = {}
         self.stop_replies: list[pykka.ThreadingFuture[Any]] = []
         self.stop_cause = "shutdown"
         runtime.directory.register(session_id, self.actor_ref, plan)
@@ -124,10 +97,10 @@ class Session(LinkedActor):
     def started(self) -> None:
         self._start_transcoders()
         if self.restarted:
-            self.state = "idle"  # a restarted session resumes at the next request
+            self.machine.to(SessionState.IDLE)  # a restarted session resumes at the next request
         else:
             self._start_run(self.plan.profile, self.plan.start_segment)
-        self.arm("idle", self.settings.idle_timeout)
+        self.arm(Timer.IDLE, self.settings.idle_timeout)
 
     def _start_transcoders(self) -> None:
         intensity = self.settings.restart_intensity
@@ -139,7 +112,7 @@ class Session(LinkedActor):
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
         # A crashed session is restarted (transient): its players retry rather than give up.
-        ended = (Unavailable(f"session {self.id} is restarting", retry_after=1) if exit.abnormal
+        ended = (Unavailable(f"session {self.id} is restarting", retry_in=1) if exit.abnormal
                  else NotFound(f"session {self.id} has ended"))
         for futures in self.waiters.values():
             for future in futures:
@@ -154,20 +127,19 @@ class Session(LinkedActor):
         log.info("session %s ended (%s %s)", self.id, exit.kind, exit.detail)
 
     def _answer_queued(self, ended: HlsError) -> None:
-        """Requests still in the mailbox carry their own reply, which Pykka does not know
-        of: answer them now, or their callers would wait out their whole deadline."""
-        others = []
-        while not self.actor_inbox.empty():
-            envelope = self.actor_inbox.get_nowait()
-            match envelope.message:
+        """Requests still in the mailbox carry their own reply: answer them now, or their
+        callers would wait out their whole deadline."""
+        def take(message: Any) -> bool:
+            match message:
                 case RequestSegment(reply=reply):
                     _fail(reply, ended)
                 case StopSession(reply=reply):
                     self.stop_replies.append(reply)
                 case _:
-                    others.append(envelope)
-        for envelope in others:  # Pykka answers the asks among them when the thread ends
-            self.actor_inbox.put(envelope)
+                    return False
+            return True
+
+        self.drain_inbox(take)
 
     def handle(self, message: Any) -> Any:
         match message:
@@ -201,24 +173,25 @@ class Session(LinkedActor):
                 return super().handle(message)
         return None
 
-    def timeout(self, name: str, payload: Any) -> None:
-        if name == "idle":
-            self._go_idle()
-        elif name == "expire":
-            self.stop_cause = "expired"
-            self.exit(NORMAL)
-        elif name.startswith("wait:"):
-            self._wait_expired(payload)
-        else:
-            super().timeout(name, payload)
+    def timeout(self, name: Hashable, payload: Any) -> None:
+        match name:
+            case Timer.IDLE:
+                self._go_idle()
+            case Timer.EXPIRE:
+                self.stop_cause = "expired"
+                self.exit(NORMAL)
+            case SegmentWait():
+                self._wait_expired(name)
+            case _:
+                super().timeout(name, payload)
 
     # --- requests -----------------------------------------------------------------------
 
     def _activity(self) -> None:
         self.last_activity = time.monotonic()
-        self.arm("idle", self.settings.idle_timeout)
-        if self.state == "idle":
-            self.disarm("expire")
+        self.arm(Timer.IDLE, self.settings.idle_timeout)
+        if self.machine.state is SessionState.IDLE:
+            self.disarm(Timer.EXPIRE)
 
     def _request(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any]) -> None:
         boundaries = self.plan.boundaries.get(profile)
@@ -239,22 +212,22 @@ class Session(LinkedActor):
         try:
             segment: BinaryIO = open(path, "rb")  # noqa: SIM115 (the web layer closes it)
         except OSError as error:
-            _fail(reply, Unavailable(f"segment {number} vanished: {error}", retry_after=1))
+            _fail(reply, Unavailable(f"segment {number} vanished: {error}", retry_in=1))
             return
         self.runtime.metrics.segments.labels("served").inc()
         reply.set(segment)
 
     def _wait(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any]) -> None:
-        key = (profile, number)
+        key = SegmentWait(profile, number)
         if key not in self.waiters:
-            self.arm(f"wait:{profile}:{number}", self.settings.segment_wait, key)
+            self.arm(key, self.settings.segment_wait)
         self.waiters.setdefault(key, []).append(reply)
 
-    def _wait_expired(self, key: tuple[str, int]) -> None:
+    def _wait_expired(self, key: SegmentWait) -> None:
         self.runtime.metrics.segments.labels("timeout").inc()
         for reply in self.waiters.pop(key, []):
-            _fail(reply, Unavailable(f"segment {key[1]} not ready within "
-                                        f"{self.settings.segment_wait:g} s", retry_after=2))
+            _fail(reply, Unavailable(f"segment {key.number} not ready within "
+                                     f"{self.settings.segment_wait:g} s", retry_in=2))
 
     def _heartbeat(self, position: float | None, paused: bool | None) -> None:
         if paused is not None:
@@ -275,39 +248,36 @@ class Session(LinkedActor):
             self.runtime.metrics.seeks.inc()
         child_id = f"transcoder-{self.runs_started}"
         self.run = Run(f"{self.run_prefix}-{self.runs_started}", child_id, profile, start, next=start)
-        self.state = "starting"
+        self.machine.to(SessionState.STARTING)
         self._drop_unreachable_waiters()
         self.transcoders.ask(StartChild(self._transcoder_spec(child_id)), timeout=5)
 
     def _transcoder_spec(self, child_id: str) -> ChildSpec:
-        from actors.transcoder import Transcoder
-
         runtime, session_id, owner, plan = self.runtime, self.id, self.actor_ref, self.plan
         return ChildSpec(child_id, lambda link: Transcoder.start(link, runtime, session_id, owner, plan),
                          restart=Restart.TRANSIENT, shutdown=self.settings.kill_grace + 2)
 
     def _end_run(self) -> None:
         if self.run is not None and self.run.ref is not None:
-            _tell(self.run.ref, StopRun())
+            tell_if_alive(self.run.ref, StopRun())
         self.run = None
 
     def _transcoder_ready(self, child_id: str, ref: pykka.ActorRef[Any]) -> None:
         run = self.run
         if run is None or run.child_id != child_id:
-            _tell(ref, StopRun())  # an old run's transcoder, restarted after a crash
+            tell_if_alive(ref, StopRun())  # an old run's transcoder, restarted after a crash
             return
         if run.ref is not None:  # the same child again: its supervisor restarted it
             self.restarts += 1
             self.runtime.metrics.restarts.inc()
-            run.id = f"{self.run_prefix}-{self.runs_started}r{self.restarts}"
-            run.start = self._resume_point(run)
-            run.next, run.ready, run.finished, run.suspended, run.pid = run.start, {}, False, False, None
+            run.restart(f"{self.run_prefix}-{self.runs_started}r{self.restarts}",
+                        self._resume_point(run))
         run.ref = ref
-        self.state = "playing"
-        _tell(ref, Begin(run.id, run.profile, run.start))
+        self.machine.to(SessionState.PLAYING)
+        tell_if_alive(ref, Begin(run.id, run.profile, run.start))
 
     def _resume_point(self, run: Run) -> int:
-        waiting = [number for profile, number in self.waiters if profile == run.profile]
+        waiting = [key.number for key in self.waiters if key.profile == run.profile]
         return min(waiting) if waiting else min(self.read_head, run.next)
 
     def _segment_ready(self, run_id: str, number: int, path: str) -> None:
@@ -316,9 +286,10 @@ class Session(LinkedActor):
             return
         run.ready[number] = path
         run.next = max(run.next, number + 1)
-        for reply in self.waiters.pop((run.profile, number), []):
+        key = SegmentWait(run.profile, number)
+        for reply in self.waiters.pop(key, []):
             self._answer(reply, number, path)
-        self.disarm(f"wait:{run.profile}:{number}")
+        self.disarm(key)
         self._forget_behind(run)
         self._pace()
 
@@ -331,30 +302,31 @@ class Session(LinkedActor):
     def _drop_unreachable_waiters(self) -> None:
         """Requests that the new run will not serve soon get a quick 'retry' answer."""
         assert self.run is not None
-        for key in [k for k in self.waiters if k[0] != self.run.profile or not self.run.reaches_soon(k[1])]:
-            self.disarm(f"wait:{key[0]}:{key[1]}")
+        run = self.run
+        for key in [k for k in self.waiters if k.profile != run.profile or not run.reaches_soon(k.number)]:
+            self.disarm(key)
             for reply in self.waiters.pop(key):
-                _fail(reply, Unavailable("the player moved elsewhere", retry_after=1))
+                _fail(reply, Unavailable("the player moved elsewhere", retry_in=1))
 
     def _pace(self) -> None:
         """Suspend a transcoder far ahead of the player; resume it when the player nears."""
         run = self.run
-        if run is None or run.ref is None or run.finished:
+        if run is None or run.ref is None:
             return
-        ahead = run.next - self.read_head
-        waiting = any(profile == run.profile for profile, _ in self.waiters)
-        if not run.suspended and ahead > self.settings.pause_ahead and not waiting:
-            run.suspended = True
-            _tell(run.ref, Suspend())
-        elif run.suspended and (waiting or ahead <= self.settings.pause_ahead // 2):
-            run.suspended = False
-            _tell(run.ref, Resume())
+        waiting = any(key.profile == run.profile for key in self.waiters)
+        suspend = run.should_suspend(self.read_head, waiting, self.settings.pause_ahead)
+        if suspend is not None:
+            run.suspended = suspend
+            tell_if_alive(run.ref, Suspend() if suspend else Resume())
 
     def _go_idle(self) -> None:
+        if self.waiters:  # a player waiting for a segment is not idle (FFmpeg is just slow)
+            self.arm(Timer.IDLE, self.settings.idle_timeout)
+            return
         self._end_run()
-        self.state = "idle"
+        self.machine.to(SessionState.IDLE)
         self.runtime.metrics.stops.labels("idle").inc()
-        self.arm("expire", self.settings.resume_window)
+        self.arm(Timer.EXPIRE, self.settings.resume_window)
         log.info("session %s idle for %g s: transcoder stopped, resumable", self.id,
                  self.settings.idle_timeout)
 
@@ -362,7 +334,7 @@ class Session(LinkedActor):
         """The transcoders' supervisor died. Crashed itself: restart it and the run where
         the player is. Gave up because FFmpeg kept failing: end cleanly, with an error."""
         self.transcoders = None
-        if not exit.detail.startswith(GAVE_UP):
+        if exit.kind is not ExitKind.GAVE_UP:
             self.restarts += 1
             self._start_transcoders()
             if self.run is not None:
@@ -375,7 +347,7 @@ class Session(LinkedActor):
                 _fail(future, failure)
         self.waiters.clear()
         self.stop_cause = "crash"
-        self.exit(Exit("normal", f"failed: {exit.detail}"))
+        self.exit(Exit(ExitKind.NORMAL, f"failed: {exit.detail}"))
 
     # --- operators --------------------------------------------------------------------------
 
@@ -390,16 +362,16 @@ class Session(LinkedActor):
         if run is None or run.ref is None:
             return {"target": f"session {self.id}", "did": "nothing: no transcoder running"}
         if fault == "crash_transcoder":
-            _tell(run.ref, Crash("injected crash_transcoder"))
+            tell_if_alive(run.ref, Crash("injected crash_transcoder"))
             return {"target": run.child_id, "did": "raised an exception inside the transcoder"}
-        return run.ref.ask(SignalFfmpeg(SIGNALS[fault]), timeout=2)
+        return run.ref.ask(SignalFfmpeg(FFMPEG_SIGNALS[fault]), timeout=2)
 
     def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
         return [("transcoder", self.run.ref)] if self.run is not None else []
 
     def facts(self) -> dict[str, Any]:
         return {"session": self.id[:6], "media": self.plan.media_id, "profile": self.plan.profile
-                if self.run is None else self.run.profile, "session_state": self.state,
+                if self.run is None else self.run.profile, "session_state": self.machine.state.value,
                 "idle": round(time.monotonic() - self.last_activity, 1),
                 "idle_timeout": self.settings.idle_timeout, "restarts": self.restarts}
 
@@ -410,8 +382,8 @@ class Session(LinkedActor):
             "id": self.id,
             "media": self.plan.media_id,
             "profile": profile,
-            "profiles": [p.name for p in self.plan.profiles],
-            "state": self.state,
+            "profiles": list(self.plan.names),
+            "state": self.machine.state.value,
             "created": self.created,
             "last_activity": time.time() - (time.monotonic() - self.last_activity),
             "idle": round(time.monotonic() - self.last_activity, 3),
@@ -422,15 +394,7 @@ class Session(LinkedActor):
             "position": self.position,
             "paused": self.paused,
             "restarts": self.restarts,
-            "master": f"/hls/{self.id}/master.m3u8",
         }
-
-
-def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
-    try:
-        ref.tell(message)
-    except pykka.ActorDeadError:
-        log.debug("%s is already gone", ref)
 
 
 def _fail(future: pykka.ThreadingFuture[Any], error: BaseException) -> None:

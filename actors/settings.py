@@ -70,9 +70,6 @@ class Settings:
     max_waiting: int = 24
     instance: str = field(default="")
 
-    def profile(self, name: str) -> Profile | None:
-        return next((p for p in self.profiles if p.name == name), None)
-
 
 def _positive_float(value: str) -> float:
     number = float(value)

@@ -26,18 +26,17 @@ import logging
 import os
 import signal
 import time
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Hashable
 
 import psutil
 import pykka
 
-from actors import media, procs
-from actors.link import Link, LinkedActor
+from actors import ffmpeg, media
+from actors.kernel import NORMAL, Exit, Link, LinkedActor, StateMachine, tell_if_alive
 from actors.messages import (
     Begin,
-    NORMAL,
-    Exit,
     FfmpegStarted,
     Resume,
     RunFinished,
@@ -45,13 +44,28 @@ from actors.messages import (
     SignalFfmpeg,
     StopRun,
     Suspend,
+    Timer,
     TranscoderReady,
 )
-
-if TYPE_CHECKING:
-    from actors.system import Plan, Runtime
+from actors.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class TranscoderState(str, Enum):
+    WAITING = "waiting"  # for its session's Begin
+    RUNNING = "running"
+    SUSPENDED = "suspended"  # SIGSTOP: the player is far behind (not a stall)
+    FINISHED = "finished"  # FFmpeg reached the end and exited 0
+    FAILED = "failed"
+
+
+_T = TranscoderState
+TRANSITIONS = {
+    _T.WAITING: frozenset({_T.RUNNING}),
+    _T.RUNNING: frozenset({_T.SUSPENDED, _T.FINISHED, _T.FAILED}),
+    _T.SUSPENDED: frozenset({_T.RUNNING, _T.FINISHED, _T.FAILED}),
+}
 
 
 class FfmpegFailed(RuntimeError):
@@ -64,7 +78,7 @@ class Transcoder(LinkedActor):
     kind = "transcoder"
 
     def __init__(self, link: Link, runtime: Runtime, session_id: str,
-                 owner: pykka.ActorRef[Any], plan: Plan) -> None:
+                 owner: pykka.ActorRef[Any], plan: media.Plan) -> None:
         super().__init__(link, runtime.timers)
         self.runtime = runtime
         self.settings = runtime.settings
@@ -75,9 +89,9 @@ class Transcoder(LinkedActor):
         self.profile: str | None = None
         self.start_segment = 0
         self.run_dir: Path | None = None
-        self.ffmpeg: procs.ProcessHandle | None = None
+        self.ffmpeg: ffmpeg.ProcessHandle | None = None
         self.process: psutil.Process | None = None
-        self.state = "waiting"
+        self.machine = StateMachine(_T.WAITING, TRANSITIONS)
         self.first_ready: int | None = None
         self.last_ready: int | None = None
         self.held_last: media.ListedSegment | None = None
@@ -93,11 +107,11 @@ class Transcoder(LinkedActor):
         match message:
             case Begin(run=run, profile=profile, start_segment=start):
                 self._begin(run, profile, start)
-            case procs.ProgressReported(fields=fields):
+            case ffmpeg.ProgressReported(fields=fields):
                 self._progress(fields)
-            case procs.SegmentListed(line=line):
+            case ffmpeg.SegmentListed(line=line):
                 self._listed(media.parse_segment_list_line(line))
-            case procs.ProcessExited(returncode=code, stderr_tail=tail):
+            case ffmpeg.ProcessExited(returncode=code, stderr_tail=tail):
                 self._exited(code, tail)
             case StopRun():
                 self.exit(NORMAL)
@@ -111,20 +125,20 @@ class Transcoder(LinkedActor):
                 return super().handle(message)
         return None
 
-    def timeout(self, name: str, payload: Any) -> None:
-        if name == "stall":
+    def timeout(self, name: Hashable, payload: Any) -> None:
+        if name is Timer.STALL:
             raise FfmpegFailed(f"ffmpeg stalled: no progress for {self.settings.stall_timeout:g} s")
         super().timeout(name, payload)
 
     def cleanup(self, exit: Exit) -> None:
         if self.ffmpeg is not None:
-            report = procs.stop_process_group(self.ffmpeg, self.settings.kill_grace)
+            report = ffmpeg.stop_process_group(self.ffmpeg, self.settings.kill_grace)
             self.runtime.metrics.stop_latency.observe(report.elapsed)
             self.runtime.live.discard_pid(self.ffmpeg.pid)
             log.info("run %s: ffmpeg %d stopped (%s, %.3f s)", self.run, self.ffmpeg.pid,
                      report.signal, report.elapsed)
         if self.run is not None:
-            procs.remove_run_dir(self.settings.work_dir, self.settings.instance,
+            ffmpeg.remove_run_dir(self.settings.work_dir, self.settings.instance,
                                  self.session_id, self.run)
             self.runtime.live.discard_run(self.run)
 
@@ -134,14 +148,13 @@ class Transcoder(LinkedActor):
         if self.run is not None:
             log.warning("%s: already running %s; ignoring Begin(%s)", self.name, self.run, run)
             return
-        profile = self.settings.profile(profile_name)
-        assert profile is not None, f"unknown profile {profile_name}"
+        profile = self.plan.rendition(profile_name)  # as the plan sized it, not as configured
         boundaries = self.plan.boundaries[profile_name]
         self.run, self.profile, self.start_segment = run, profile_name, start
         self.runtime.live.add_run(run)
-        self.run_dir = procs.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
+        self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
         self.run_dir.mkdir(parents=True)
-        tag = procs.Tag.for_this_process(self.settings.work_dir, self.settings.instance,
+        tag = ffmpeg.Tag.for_this_process(self.settings.work_dir, self.settings.instance,
                                          self.session_id, run)
         out_dir = self.run_dir
 
@@ -150,20 +163,20 @@ class Transcoder(LinkedActor):
                                      progress_fd, list_fd)
 
         self.spawned_at = time.monotonic()
-        self.ffmpeg = procs.spawn(argv, tag, out_dir, self.settings.ffmpeg)
+        self.ffmpeg = ffmpeg.spawn(argv, tag, out_dir, self.settings.ffmpeg)
         self.runtime.live.add_pid(self.ffmpeg.pid)
         self.process = psutil.Process(self.ffmpeg.pid)
-        self.state = "running"
+        self.machine.to(_T.RUNNING)
         self.runtime.watcher.watch(self.ffmpeg, _forward_to(self.actor_ref))
         self._tell_owner(FfmpegStarted(run, self.ffmpeg.pid))
-        self.arm("stall", self.settings.stall_timeout)
+        self.arm(Timer.STALL, self.settings.stall_timeout)
         log.info("run %s: ffmpeg %d started, %s from segment %d", run, self.ffmpeg.pid,
                  profile_name, start)
 
     def _progress(self, fields: dict[str, str]) -> None:
         self.speed = fields.get("speed", "").strip()
-        if self.state == "running":
-            self.arm("stall", self.settings.stall_timeout)
+        if self.machine.state is _T.RUNNING:
+            self.arm(Timer.STALL, self.settings.stall_timeout)
 
     def _listed(self, segment: media.ListedSegment) -> None:
         boundaries = self.plan.boundaries[self.profile or ""]
@@ -185,34 +198,31 @@ class Transcoder(LinkedActor):
     def _exited(self, code: int, tail: tuple[str, ...]) -> None:
         assert self.run is not None and self.ffmpeg is not None
         self.runtime.live.discard_pid(self.ffmpeg.pid)
-        self.disarm("stall")
+        self.disarm(Timer.STALL)
         if code != 0:
-            self.state = "failed"
+            self.machine.to(_T.FAILED)
             last = " | ".join(tail[-3:]) or "no output"
             raise FfmpegFailed(f"ffmpeg exited with status {code}: {last}")
         if self.held_last is not None:
             self._announce(self.held_last)
-        self.state = "finished"
+        self.machine.to(_T.FINISHED)
         self._tell_owner(RunFinished(self.run))
 
     def _tell_owner(self, message: Any) -> None:
         # The session may have ended first; it stops this transcoder in its own cleanup.
-        try:
-            self.owner.tell(message)
-        except pykka.ActorDeadError:
-            log.debug("%s: session gone, %r dropped", self.name, message)
+        tell_if_alive(self.owner, message)
 
     # --- pausing and faults ----------------------------------------------------------------
 
     def _suspend(self) -> None:
-        if self.state == "running" and self.ffmpeg is not None and procs.suspend(self.ffmpeg):
-            self.state = "suspended"
-            self.disarm("stall")
+        if self.machine.state is _T.RUNNING and self.ffmpeg is not None and ffmpeg.suspend(self.ffmpeg):
+            self.machine.to(_T.SUSPENDED)
+            self.disarm(Timer.STALL)
 
     def _resume(self) -> None:
-        if self.state == "suspended" and self.ffmpeg is not None and procs.resume(self.ffmpeg):
-            self.state = "running"
-            self.arm("stall", self.settings.stall_timeout)
+        if self.machine.state is _T.SUSPENDED and self.ffmpeg is not None and ffmpeg.resume(self.ffmpeg):
+            self.machine.to(_T.RUNNING)
+            self.arm(Timer.STALL, self.settings.stall_timeout)
 
     def _signal(self, signum: int) -> dict[str, Any]:
         if self.ffmpeg is None or self.ffmpeg.returncode is not None:
@@ -226,14 +236,14 @@ class Transcoder(LinkedActor):
         total = len(self.plan.boundaries[self.profile]) - 1 if self.profile else None
         return {
             "run": self.run, "profile": self.profile, "start_segment": self.start_segment,
-            "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.state,
+            "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.machine.state.value,
             **self._usage(),
             "first_segment": self.first_ready, "last_segment": self.last_ready,
             "segments": total, "speed": self.speed,
         }
 
     def _usage(self) -> dict[str, Any]:
-        if self.process is None or self.state in ("finished", "failed"):
+        if self.process is None or self.machine.state in (_T.FINISHED, _T.FAILED):
             return {"cpu": None, "rss": None}
         try:
             with self.process.oneshot():
@@ -244,9 +254,4 @@ class Transcoder(LinkedActor):
 
 def _forward_to(ref: pykka.ActorRef[Any]) -> Callable[[Any], None]:
     """The watcher's callback: hand the event on; after the transcoder ended, drop it."""
-    def forward(event: Any) -> None:
-        try:
-            ref.tell(event)
-        except pykka.ActorDeadError:
-            log.debug("event for a stopped transcoder dropped: %r", event)
-    return forward
+    return lambda event: tell_if_alive(ref, event)

@@ -1,90 +1,55 @@
-"""The live actor tree, as JSON-ready nested dicts and as an indented text tree.
+"""The shape of hlsd's actor tree, and how its actors read in the operator's text dump.
 
-``snapshot(root)`` asks every actor for ``Describe`` with a short timeout, so a stuck
-actor never blocks the dump: it shows as ``unresponsive`` with its mailbox depth (read
-without messaging it). Runs in the caller's thread (an HTTP thread, or the SIGUSR1 dump).
+```
+root (one_for_one, 5 restarts in 60 s)
+├─ timers     the TimerService's thread
+├─ reaper     start-up and periodic sweeps of orphaned FFmpeg and work dirs
+└─ sessions   dynamic; one transient Session per playback
+   └─ session ─ transcoders (the session's own supervisor) ─ transcoder
+```
 """
 from __future__ import annotations
 
 from typing import Any
 
-import pykka
+from actors.kernel import (
+    ChildSpec,
+    Strategy,
+    Summary,
+    Supervisor,
+    SupervisorFlags,
+    Timers,
+    human_duration,
+    render_text,
+)
+from actors.reaper import Reaper
+from actors.runtime import Runtime
 
-from actors.messages import Describe
-
-ASK_TIMEOUT = 0.5
-
-
-def snapshot(ref: pykka.ActorRef[Any] | None, name: str = "root",
-             timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
-    """One node per actor, children nested; the whole walk bounded by ``timeout`` per actor."""
-    if ref is None:
-        return {"name": name, "kind": "child", "state": "restarting", "children": []}
-    try:
-        node = dict(ref.ask(Describe(), timeout=timeout))
-    except pykka.Timeout:
-        return {"name": name, "kind": "actor", "state": "unresponsive",
-                "mailbox": ref.actor_inbox.qsize(), "children": []}
-    except pykka.ActorDeadError:
-        return {"name": name, "kind": "actor", "state": "dead", "children": []}
-    node["children"] = [snapshot(child, child_name, timeout) for child_name, child in node["children"]]
-    return node
+ROOT_FLAGS = SupervisorFlags(Strategy.ONE_FOR_ONE, intensity=5, period=60.0)
+# Sessions restart (transient) after a crash; many crashes at once restart the lot.
+SESSIONS_FLAGS = SupervisorFlags(Strategy.DYNAMIC, intensity=20, period=10.0)
+SESSIONS = "sessions"
 
 
-def render_text(node: dict[str, Any]) -> str:
-    """The operator's text tree: one actor per line, children indented with box lines."""
-    lines = [_line(node)]
-    _render_children(node, "", lines)
-    return "\n".join(lines)
+def root_specs(runtime: Runtime) -> tuple[ChildSpec, ...]:
+    grace = runtime.settings.kill_grace
+    return (
+        ChildSpec("timers", lambda link: Timers.start(link, runtime.timers)),
+        ChildSpec("reaper", lambda link: Reaper.start(link, runtime),
+                  shutdown=grace + 2),  # a sweep may be under way
+        ChildSpec(SESSIONS, lambda link: Supervisor.start(link, SESSIONS_FLAGS, timers=runtime.timers),
+                  shutdown=grace + 10, kind="supervisor"),
+    )
 
 
-def _render_children(node: dict[str, Any], indent: str, lines: list[str]) -> None:
-    children = node.get("children", [])
-    for index, child in enumerate(children):
-        last = index == len(children) - 1
-        lines.append(f"{indent}{'└─' if last else '├─'} {_line(child)}")
-        _render_children(child, indent + ("   " if last else "│  "), lines)
-
-
-def _line(node: dict[str, Any]) -> str:
-    summary = _summary(node)
-    if node.get("kind") == "session" and node.get("state") == "alive":
-        return "  ".join(summary)  # "session 3f9c2a ..." names itself
-    return "  ".join([node["name"], *summary])
-
-
-def _summary(node: dict[str, Any]) -> list[str]:
-    state = node.get("state", "?")
-    if state != "alive":
-        extra = [f"mailbox {node['mailbox']}"] if "mailbox" in node else []
-        return [state, *extra]
-    match node.get("kind"):
-        case "supervisor":
-            return _supervisor_summary(node)
-        case "timers":
-            return ["alive", f"pending {node['pending']}"]
-        case "reaper":
-            return _reaper_summary(node)
-        case "session":
-            return _session_summary(node)
-        case "transcoder":
-            return _transcoder_summary(node)
-        case _:
-            return ["alive", f"mailbox {node.get('mailbox', 0)}"]
-
-
-def _supervisor_summary(node: dict[str, Any]) -> list[str]:
-    if node["strategy"] == "dynamic":
-        return ["supervisor dynamic", f"children {node['active']}"]
-    return [f"supervisor {node['strategy']}",
-            f"restarts {node['restarts']}/{node['intensity']} in {node['period']:g}s",
-            f"up {human_duration(node['uptime'])}"]
+def tree_text(node: dict[str, Any]) -> str:
+    return render_text(node, SUMMARIES)
 
 
 def _reaper_summary(node: dict[str, Any]) -> list[str]:
     last = node.get("last_sweep_ago")
     swept = "never swept" if last is None else f"last sweep {human_duration(last)} ago"
-    return ["alive", swept, f"reaped {node.get('reaped', 0)}"]
+    return [node["name"], "alive", swept, f"reaped {node.get('reaped', 0)}"]
 
 
 def _session_summary(node: dict[str, Any]) -> list[str]:
@@ -94,7 +59,7 @@ def _session_summary(node: dict[str, Any]) -> list[str]:
 
 
 def _transcoder_summary(node: dict[str, Any]) -> list[str]:
-    parts = [f"pid {node.get('pid') or '-'}", f"ffmpeg {node.get('ffmpeg', '?')}"]
+    parts = [node["name"], f"pid {node.get('pid') or '-'}", f"ffmpeg {node.get('ffmpeg', '?')}"]
     if node.get("cpu") is not None:
         parts.append(f"cpu {node['cpu']:.0f}%")
     if node.get("rss") is not None:
@@ -108,11 +73,5 @@ def _transcoder_summary(node: dict[str, Any]) -> list[str]:
     return parts
 
 
-def human_duration(seconds: float) -> str:
-    """``4s``, ``12m05s``, ``2h03m``: compact, like an operator would write it."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+SUMMARIES: dict[str, Summary] = {"reaper": _reaper_summary, "session": _session_summary,
+                                 "transcoder": _transcoder_summary}

@@ -18,7 +18,7 @@ import psutil
 
 from bench import clips, hlsd
 from bench.common import Bench, Client, Line, expect, now, wait_until
-from tests.server_helpers import Server
+from tests.helpers.server import Server
 
 PROFILE = "copy"
 CLIENTS = 4

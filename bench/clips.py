@@ -1,7 +1,7 @@
 """The benchmark's media, generated once into ``bench/out/media`` and reused by later runs.
 
 All clips: H.264 (x264 ``ultrafast``, 2 B-frames, a keyframe every 2 s) and AAC, made
-with ``tests.media_helpers.make_clip`` from FFmpeg's synthetic sources. A clip's name
+with ``tests.helpers.media.make_clip`` from FFmpeg's synthetic sources. A clip's name
 says how it was made, so changing a recipe makes a new file rather than reusing a stale one.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.media_helpers import make_clip
+from tests.helpers.media import make_clip
 
 MEDIA = Path(__file__).resolve().parent / "out" / "media"
 GENERATE_TIMEOUT = 1200.0  # the 10-minute clip takes a few minutes on 2 cores

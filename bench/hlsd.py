@@ -1,7 +1,7 @@
 """hlsd as the benchmarks run it: ``pserve`` on a free loopback port, configured like
 ``config/production.ini`` (its logging too) with the row's ``hls.*`` overrides.
 
-The server is ``tests.server_helpers.Server`` (the same subprocess the fault-injection
+The server is ``tests.helpers.server.Server`` (the same subprocess the fault-injection
 tests use); it is ended by its pid with ``Server.stop`` (SIGTERM, deadline, SIGKILL).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Client, Reply, die_with_parent, expect, wait_until
-from tests.server_helpers import PSERVE, SERVING, Server
+from tests.helpers.server import PSERVE, SERVING, Server
 
 PRODUCTION_INI = REPO / "config" / "production.ini"
 START_TIMEOUT = 30.0

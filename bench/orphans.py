@@ -25,7 +25,7 @@ from bench.common import (
     pidfd,
     wait_exited,
 )
-from tests.server_helpers import Server
+from tests.helpers.server import Server
 
 SESSIONS = 10
 PROFILE = "720p"

@@ -2,7 +2,7 @@
 
     python -m tests.chaos --minutes 10 --seed 42 [--clients 6] [--checkpoint 120]
 
-Serves a small library with a real ``pserve`` (``tests.server_helpers``), FFmpeg paced by
+Serves a small library with a real ``pserve`` (``tests.helpers.server``), FFmpeg paced by
 ``tests/faults/ffmpeg-faulty``. ``--clients`` threads play over HTTP on 127.0.0.1: each
 episode opens a session, then plays, seeks, pauses, sends heartbeats, and ends by
 stopping it or by vanishing (the idle timeout ends it). Meanwhile an injector fires
@@ -49,9 +49,9 @@ from tests.faults.players import (
     Answer,
     HttpClient,
 )
-from tests.media_helpers import make_clip
-from tests.procs_helpers import own_children, reap_adopted, set_child_subreaper
-from tests.server_helpers import Server, start_server
+from tests.helpers.media import make_clip
+from tests.helpers.procs import own_children, reap_adopted, set_child_subreaper
+from tests.helpers.server import Server, start_server
 
 # A vanished client's session stops its FFmpeg after idle_timeout and ends resume_window
 # later: short, so that checkpoints see every session end.

@@ -13,7 +13,7 @@ import psutil
 import pykka
 import pytest
 
-from tests.procs_helpers import (ProcessLedger, own_children, reap_adopted,
+from tests.helpers.procs import (ProcessLedger, own_children, reap_adopted,
                                  set_child_subreaper)
 
 LEAK_GRACE = 5.0

@@ -9,17 +9,17 @@ from typing import Any, Callable
 
 from pyramid.request import Request
 
-from actors.errors import HlsError
+from pyramid.httpexceptions import HTTPForbidden, HTTPUnauthorized
 
 View = Callable[[Any, Request], Any]
 
 
-class Unauthorized(HlsError):
-    status, error = 401, "unauthorized"
+class Unauthorized(HTTPUnauthorized):
+    """No bearer token where one is needed (401, with ``WWW-Authenticate``)."""
 
 
-class Forbidden(HlsError):
-    status, error = 403, "forbidden"
+class Forbidden(HTTPForbidden):
+    """The wrong token, or a non-loopback client without one (403)."""
 
 
 def operator_only(view: View) -> View:

@@ -22,7 +22,7 @@ class WaitLimit:
 
     def __enter__(self) -> None:
         if not self._slots.acquire(blocking=False):
-            raise Unavailable("too many requests are waiting for segments", retry_after=RETRY_AFTER)
+            raise Unavailable("too many requests are waiting for segments", retry_in=RETRY_AFTER)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:

@@ -1,5 +1,5 @@
 """Reading what a client sent: a JSON body and its fields, query values. Anything
-malformed is a ``BadRequest`` (400) that says which field and why."""
+malformed is ``Invalid`` (400) that says which field and why."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from typing import Any
 
 from pyramid.request import Request
 
-from actors.errors import BadRequest
+from actors.errors import Invalid
 
 
 def json_body(request: Request) -> dict[str, Any]:
@@ -17,9 +17,9 @@ def json_body(request: Request) -> dict[str, Any]:
     try:
         body = request.json_body
     except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
+        raise Invalid("the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise Invalid("the body must be a JSON object")
     return body
 
 
@@ -27,7 +27,7 @@ def text(value: Any, name: str, *, required: bool = False) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        raise BadRequest(f"{name} must be a non-empty string")
+        raise Invalid(f"{name} must be a non-empty string")
     return value
 
 
@@ -35,7 +35,7 @@ def seconds(value: Any, name: str) -> float | None:
     """A finite, non-negative number of seconds; a string of one too (a query value)."""
     if value is None:
         return None
-    invalid = BadRequest(f"{name} must be a non-negative number of seconds")
+    invalid = Invalid(f"{name} must be a non-negative number of seconds")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise invalid
     try:
@@ -49,5 +49,5 @@ def seconds(value: Any, name: str) -> float | None:
 
 def flag(value: Any, name: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false")
+        raise Invalid(f"{name} must be true or false")
     return value

@@ -9,6 +9,11 @@ PROFILE = r"{profile:[A-Za-z0-9_-]+}"
 SEGMENT = r"{number:0|[1-9][0-9]{0,8}}"  # canonical, non-negative, below 10**9
 MEDIA = r"{media_id:.+}"  # decoded from the path, '/' included; media.resolve_media judges it
 
+# Paths that hlsctl, a client of its own, sends requests to.
+SESSIONS_PATH = "/api/v1/sessions"
+TREE_PATH = "/api/v1/tree"
+FAULTS_PATH = "/api/v1/faults"
+
 STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist", "hls_segment"})
 PAGE_ROUTES = frozenset({"home", "watch"})
 

@@ -17,18 +17,19 @@ from typing import Any, Iterator
 import pykka
 import pytest
 
-from actors import media, procs
-from actors.link import Link
-from actors.messages import Crash, WhichChildren
-from actors.metrics import Metrics
+from actors import ffmpeg
+from actors.kernel import Link
+from actors.kernel import Crash, WhichChildren
 from actors.reaper import Reaper, sweep_once
 from actors.settings import Settings
-from actors.supervisor import ChildSpec, Supervisor, SupervisorFlags
-from actors.system import HlsSystem, LiveRuns, Runtime, SessionDirectory
-from actors.timers import TimerService, Timers
-from actors.tree import render_text, snapshot
-from tests.kernel_helpers import eventually, wait_dead
-from tests.procs_helpers import (ProcessLedger, pidfd_exited, plant_orphan,
+from actors.kernel import ChildSpec, Supervisor, SupervisorFlags
+from actors.runtime import Runtime
+from actors.system import HlsSystem
+from actors.kernel import Timers
+from actors.kernel import snapshot
+from actors.tree import tree_text
+from tests.helpers.kernel import eventually, wait_dead
+from tests.helpers.procs import (ProcessLedger, pidfd_exited, plant_orphan,
                                  tagged_sleep)
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,20 +45,17 @@ def make_runtime(ledger: ProcessLedger, **settings: Any) -> Runtime:
     values = {"media_root": ledger.work_dir.parent / "media", "work_dir": ledger.work_dir,
               "instance": ledger.instance, "reap_interval": REAP_INTERVAL,
               "kill_grace": KILL_GRACE, **settings}
-    live = LiveRuns()
-    metrics = Metrics(lambda: 0, lambda: len(live.runs()), live.pid_count)
-    return Runtime(Settings(**values), TimerService(), procs.ProcessWatcher(),
-                   media.Prober("ffprobe"), SessionDirectory(), live, metrics)
+    return Runtime.build(Settings(**values))
 
 
 @pytest.fixture
 def runtime(ledger: ProcessLedger) -> Iterator[Runtime]:
     runtime = make_runtime(ledger)
-    procs.claim_instance_dir(ledger.work_dir, ledger.instance)
+    ffmpeg.claim_instance_dir(ledger.work_dir, ledger.instance)
     yield runtime
     assert runtime.watcher.stop(5.0)
     runtime.timers.stop()
-    procs.release_instance_dir(ledger.work_dir, ledger.instance)
+    ffmpeg.release_instance_dir(ledger.work_dir, ledger.instance)
 
 
 @pytest.fixture
@@ -90,22 +88,22 @@ def _node_if(root: pykka.ActorRef[Any], check: Any) -> dict[str, Any] | None:
     return node if check(node) else None
 
 
-def live_run(ledger: ProcessLedger, runtime: Runtime, session: str, run: str) -> procs.ProcessHandle:
+def live_run(ledger: ProcessLedger, runtime: Runtime, session: str, run: str) -> ffmpeg.ProcessHandle:
     """Started as a transcoder starts one: the run is live before its dir and process exist."""
     runtime.live.add_run(run)
     return tagged_sleep(ledger, ledger.tag(session, run))
 
 
-def wait_exited(ledger: ProcessLedger, handle: procs.ProcessHandle, timeout: float) -> float:
+def wait_exited(ledger: ProcessLedger, handle: ffmpeg.ProcessHandle, timeout: float) -> float:
     started = time.monotonic()
     assert pidfd_exited(ledger.pidfds[handle.pid], timeout), \
         f"tagged process {handle.pid} outlived {timeout} s"
     return time.monotonic() - started
 
 
-def reaped_by_sweep(handle: procs.ProcessHandle) -> bool:
+def reaped_by_sweep(handle: ffmpeg.ProcessHandle) -> bool:
     """Reap it (it is this test's child); True if SIGTERM, the sweep's first signal, ended it."""
-    return procs.stop_process_group(handle, 0).returncode == -signal.SIGTERM
+    return ffmpeg.stop_process_group(handle, 0).returncode == -signal.SIGTERM
 
 
 # --- the periodic sweep -------------------------------------------------------------------
@@ -128,12 +126,12 @@ def test_periodic_sweep_kills_orphans_keeps_live_runs_removes_leftovers(ledger, 
     assert not pidfd_exited(live.pidfd, 0), "the sweep killed the process of a live run"
     assert reaped_by_sweep(orphan) and reaped_by_sweep(ended)
     assert sorted(p.name for p in work.iterdir()) == [me]
-    assert sorted(p.name for p in (work / me).iterdir()) == [procs.OWNER_FILE, "s1"]
+    assert sorted(p.name for p in (work / me).iterdir()) == [ffmpeg.OWNER_FILE, "s1"]
     assert runtime.metrics.registry.get_sample_value("hlsd_reaped_orphans_total") == 2
-    text = render_text(snapshot(root, timeout=5))
+    text = tree_text(snapshot(root, timeout=5))
     assert re.search(r"^└─ reaper  alive  last sweep \d+s ago  reaped 2$", text, re.M), text
-    procs.stop_process_group(live, KILL_GRACE)
-    procs.remove_run_dir(work, me, "s1", "live")
+    ffmpeg.stop_process_group(live, KILL_GRACE)
+    ffmpeg.remove_run_dir(work, me, "s1", "live")
 
 
 def test_reaper_that_crashes_is_restarted_and_keeps_sweeping(ledger, runtime, root):
@@ -157,17 +155,17 @@ def test_reaper_that_crashes_is_restarted_and_keeps_sweeping(ledger, runtime, ro
 
 def test_sweep_that_raises_crashes_the_reaper_and_is_logged(ledger, runtime, root, monkeypatch,
                                                             caplog):
-    real_sweep = procs.sweep
+    real_sweep = ffmpeg.sweep
     failed = threading.Event()
 
-    def failing_once(*args: Any, **kwargs: Any) -> procs.SweepReport:
+    def failing_once(*args: Any, **kwargs: Any) -> ffmpeg.SweepReport:
         if not failed.is_set():
             failed.set()
             raise PermissionError(13, "Permission denied", str(ledger.work_dir))
         return real_sweep(*args, **kwargs)
 
     first = reaper_ref(root)
-    monkeypatch.setattr(procs, "sweep", failing_once)
+    monkeypatch.setattr(ffmpeg, "sweep", failing_once)
 
     wait_dead(first, timeout=SWEEP_BOUND)  # at its first sweep or the next one
     eventually(lambda: (ref := reaper_ref(root)) is not None and ref.actor_urn != first.actor_urn)
@@ -184,7 +182,7 @@ def test_sweep_once_reaps_synchronously_and_counts(ledger, runtime, caplog):
 
     report = sweep_once(runtime)
 
-    assert report == procs.SweepReport(killed=1, dirs_removed=1)
+    assert report == ffmpeg.SweepReport(killed=1, dirs_removed=1)
     assert pidfd_exited(ledger.pidfds[orphan.pid], 0)
     assert reaped_by_sweep(orphan)
     assert runtime.metrics.registry.get_sample_value("hlsd_reaped_orphans_total") == 1
@@ -205,7 +203,7 @@ def test_hlsd_start_sweeps_before_it_serves(ledger):
         assert pidfd_exited(ledger.pidfds[same_id.pid], 0), "start returned before the sweep"
         assert pidfd_exited(ledger.pidfds[older.pid], 0), "start returned before the sweep"
         assert [p.name for p in ledger.work_dir.iterdir()] == [ledger.instance]
-        assert [p.name for p in (ledger.work_dir / ledger.instance).iterdir()] == [procs.OWNER_FILE]
+        assert [p.name for p in (ledger.work_dir / ledger.instance).iterdir()] == [ffmpeg.OWNER_FILE]
     finally:
         system.stop(timeout=20)
     assert reaped_by_sweep(same_id) and reaped_by_sweep(older)

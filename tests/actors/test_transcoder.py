@@ -9,17 +9,18 @@ from typing import Any
 import pykka
 import pytest
 
-from actors import procs
-from actors.link import Link
-from actors.messages import (Begin, Crash, FfmpegStarted, RunFinished, SegmentReady, StartChild,
-                             StopRun, Suspend, Resume, TranscoderReady, SignalFfmpeg)
-from actors.supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags
-from actors.system import Plan
+from actors import ffmpeg
+from actors.kernel import Link
+from actors.kernel import Crash, StartChild
+from actors.messages import (Begin, FfmpegStarted, RunFinished, SegmentReady, StopRun, Suspend,
+                             Resume, TranscoderReady, SignalFfmpeg)
+from actors.kernel import ChildSpec, Restart, Strategy, Supervisor, SupervisorFlags
+from actors.media import Plan
 from actors.transcoder import Transcoder
 from actors import media
-from tests.kernel_helpers import Collector, Journal, eventually, wait_dead
-from tests.media_helpers import make_clip
-from tests.runtime_helpers import FAKES, leftover_runs, running_runtime, tagged_pids
+from tests.helpers.kernel import Collector, Journal, eventually, wait_dead
+from tests.helpers.media import make_clip
+from tests.helpers.runtime import FAKES, leftover_runs, running_runtime, tagged_pids
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,10 +57,8 @@ def clip(tmp_path_factory):
 def plan_for(runtime, root: Path, profile: str = "360p") -> Plan:
     path = root / "clip.mp4"
     info = runtime.prober.probe(path, keyframes=True)
-    profiles = media.renditions(info, runtime.settings.profiles)
-    boundaries = {p.name: media.segment_boundaries(info, p, runtime.settings.segment_seconds)
-                  for p in profiles}
-    return Plan("clip.mp4", info, profiles, boundaries, profile, 0)
+    return media.make_plan("clip.mp4", info, runtime.settings.profiles,
+                           runtime.settings.segment_seconds, profile)
 
 
 PROFILES = "\n copy copy\n 360p 360 600k 64k"
@@ -107,7 +106,7 @@ def test_real_ffmpeg_announces_whole_segments_in_order_and_stops_cleanly(world):
     runtime, sup, transcoder = build("360p")
     journal.wait_for(lambda events: len([e for e in events if e[0] == "segment"]) >= 2, timeout=30)
     pid = pids(journal)[0]
-    assert procs.ENV_INSTANCE in __import__("psutil").Process(pid).environ()
+    assert ffmpeg.ENV_INSTANCE in __import__("psutil").Process(pid).environ()
     transcoder.tell(StopRun())
     wait_dead(transcoder)
     eventually(lambda: tagged_pids(work) == [])
@@ -153,7 +152,7 @@ def test_crash_loop_exceeds_intensity_and_the_supervisor_gives_up_cleanly(world)
     build, journal, work = world
     runtime, sup, transcoder = build("360p", ffmpeg=str(FAKES / "ffmpeg-failing-at-start"))
     wait_dead(sup, timeout=15)
-    journal.wait_for(lambda events: any(e[:3] == ("exited", "transcoders", "crash") for e in events))
+    journal.wait_for(lambda events: any(e[:3] == ("exited", "transcoders", "gave_up") for e in events))
     assert journal.count("ready") == 3, "started once and restarted twice (intensity 2)"
     eventually(lambda: tagged_pids(work) == [] and leftover_runs(work) == [])
 

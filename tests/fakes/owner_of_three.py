@@ -10,20 +10,20 @@ import sys
 import threading
 from pathlib import Path
 
-from actors import procs
-from tests.procs_helpers import segmenting_ffmpeg_args
+from actors import ffmpeg
+from tests.helpers.procs import segmenting_ffmpeg_args
 
 
 def main() -> None:
-    work_dir, instance, ffmpeg = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    procs.claim_instance_dir(work_dir, instance)
+    work_dir, instance, executable = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    ffmpeg.claim_instance_dir(work_dir, instance)
     pids = []
     for number in range(3):
         session, run = f"session{number}", f"run{number}"
-        cwd = procs.run_dir(work_dir, instance, session, run)
+        cwd = ffmpeg.run_dir(work_dir, instance, session, run)
         cwd.mkdir(parents=True)
-        tag = procs.Tag.for_this_process(work_dir, instance, session, run)
-        handle = procs.spawn(lambda p, s: segmenting_ffmpeg_args(p, s, realtime=True), tag, cwd, ffmpeg)
+        tag = ffmpeg.Tag.for_this_process(work_dir, instance, session, run)
+        handle = ffmpeg.spawn(lambda p, s: segmenting_ffmpeg_args(p, s, realtime=True), tag, cwd, executable)
         pids.append(handle.pid)
     print(json.dumps({"pids": pids}), flush=True)
     threading.Event().wait(600)

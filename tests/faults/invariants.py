@@ -1,7 +1,7 @@
 """SPEC.md's invariants as checks and fixtures that any suite can use.
 
 The hlsd under test is either an ``HlsSystem`` running in the test process or a served
-hlsd (``tests.server_helpers.Server``); ``hlsd_view`` wraps either in the same small
+hlsd (``tests.helpers.server.Server``); ``hlsd_view`` wraps either in the same small
 interface (its process, its tree, its instance). Every check is scoped to what *this*
 test started: processes tagged with its work dir, its hlsd's own children, its dirs.
 
@@ -43,17 +43,17 @@ from typing import Any, Callable, Iterator
 import psutil
 import pytest
 
-from actors import procs
+from actors import ffmpeg
 from actors.system import HlsSystem
-from tests.media_helpers import make_clip
-from tests.procs_helpers import (
+from tests.helpers.media import make_clip
+from tests.helpers.procs import (
     own_children,
     reap_adopted,
     set_child_subreaper,
     wait_all_exited,
 )
-from tests.runtime_helpers import settings_for
-from tests.server_helpers import Server, start_server
+from tests.helpers.runtime import settings_for
+from tests.helpers.server import Server, start_server
 
 FAULTS_DIR = Path(__file__).parent
 # Real FFmpeg at 4x real time, or the fake that a media file's name asks for.
@@ -256,17 +256,17 @@ def ownership_problems(view: HlsdView, work_dir: Path, sessions_ended: bool) -> 
     return problems + dir_problems(work_dir, view.instance, set() if sessions_ended else set(owners))
 
 
-def tagged_processes(work_dir: Path, hlsd_pid: int) -> list[procs.TaggedProcess]:
+def tagged_processes(work_dir: Path, hlsd_pid: int) -> list[ffmpeg.TaggedProcess]:
     """Processes tagged with ``work_dir``: those a sweep finds (argv[0] marker), and hlsd's
     children carrying the tag in their environment only (fakes that are scripts)."""
-    found = {p.pid: p for p in procs.find_tagged(work_dir)}
+    found = {p.pid: p for p in ffmpeg.find_tagged(work_dir)}
     wanted = str(work_dir.resolve())
     with contextlib.suppress(psutil.NoSuchProcess):
         for child in psutil.Process(hlsd_pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                tag = procs.Tag.from_environ(child.environ())
+                tag = ffmpeg.Tag.from_environ(child.environ())
                 if tag is not None and tag.work_dir == wanted and child.pid not in found:
-                    found[child.pid] = procs.TaggedProcess(child.pid, child.create_time(), tag)
+                    found[child.pid] = ffmpeg.TaggedProcess(child.pid, child.create_time(), tag)
     return list(found.values())
 
 
@@ -289,7 +289,7 @@ def dir_problems(work_dir: Path, instance: str, live_runs: set[str]) -> list[str
                 for path in work_dir.iterdir() if path.name != instance]
     own = work_dir / instance
     for path in sorted(own.iterdir()) if own.is_dir() else []:
-        if path.name == procs.OWNER_FILE:
+        if path.name == ffmpeg.OWNER_FILE:
             continue
         if not path.is_dir() or path.is_symlink():
             problems.append(f"stray file {path.relative_to(work_dir)}")
@@ -353,7 +353,7 @@ def _kill_adopted_tagged(before: set[int]) -> list[str]:
         with contextlib.suppress(psutil.Error):
             if child.pid in before or child.status() == psutil.STATUS_ZOMBIE:
                 continue
-            tag = procs.Tag.from_environ(child.environ())
+            tag = ffmpeg.Tag.from_environ(child.environ())
             if tag is not None:
                 found.append(f"{child.pid} {child.cmdline()[:1]} run {tag.run}")
                 child.kill()
@@ -400,7 +400,7 @@ def start_hlsd(fault_media: Path, tmp_path: Path, subreaper: None) -> Iterator[C
 
 @pytest.fixture
 def start_hlsd_server(fault_media: Path, tmp_path: Path, subreaper: None) -> Iterator[Callable[..., Server]]:
-    """``start_hlsd_server(**overrides)``: ``tests.server_helpers.start_server`` with
+    """``start_hlsd_server(**overrides)``: ``tests.helpers.server.start_server`` with
     ``DEFAULTS``; each call serves the same ``tmp_path/work`` (a restart), with a new
     instance id. Afterwards: every server stopped, nothing of theirs left."""
     servers: list[Server] = []
@@ -420,7 +420,7 @@ def start_hlsd_server(fault_media: Path, tmp_path: Path, subreaper: None) -> Ite
 def _assert_nothing_left(work: Path) -> None:
     running = tagged_processes(work, os.getpid())
     for process in running:
-        procs.terminate_tagged(process, 1.0)
+        ffmpeg.terminate_tagged(process, 1.0)
     assert not running, f"FFmpeg outlived hlsd (killed now): {running}"
     assert not [p for p in work.glob("*/*/*") if p.is_dir()], "a run dir outlived hlsd"
 

@@ -3,8 +3,8 @@
 Both clients answer every call with an ``Answer`` (status, body, seconds taken) instead
 of raising, so a scenario reads the same whichever way it talks to hlsd:
 
-- ``InProcessClient(system)`` calls ``HlsSystem`` directly; an ``HlsError`` or
-  ``MediaError`` becomes the status the web layer would send. Anything else propagates:
+- ``InProcessClient(system)`` calls ``HlsSystem`` directly; an ``HlsError`` becomes the
+  status the web layer would send. Anything else propagates:
   that is a bug, and the test shows its traceback.
 - ``HttpClient(url)`` sends real requests to 127.0.0.1, each with a timeout. No answer in
   time is status ``TIMED_OUT`` (0); a refused or broken connection is ``NO_CONNECTION``.
@@ -29,8 +29,8 @@ from urllib.parse import quote
 import psutil
 
 from actors.errors import HlsError
-from actors.media import MediaError
 from actors.system import HlsSystem
+from web.views.errors import retry_after, status_of
 
 TIMED_OUT = 0
 NO_CONNECTION = -1
@@ -104,9 +104,9 @@ def _call(work: Callable[[], Any]) -> Answer:
     started = time.monotonic()
     try:
         body = work()
-    except (HlsError, MediaError) as error:
-        retry = getattr(error, "retry_after", None)
-        return Answer(error.status, {"error": error.error, "detail": error.detail},
+    except HlsError as error:
+        retry = retry_after(error)
+        return Answer(status_of(error), {"error": error.code, "detail": error.detail},
                       time.monotonic() - started, retry)
     return Answer(200, body, time.monotonic() - started)
 

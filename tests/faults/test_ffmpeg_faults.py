@@ -30,7 +30,7 @@ from tests.faults.players import (
     wait_for,
 )
 from tests.faults.scenarios import CLIP, CONDITIONS, PROFILE
-from tests.procs_helpers import pidfd_exited
+from tests.helpers.procs import pidfd_exited
 
 pytestmark = pytest.mark.timeout(120)
 

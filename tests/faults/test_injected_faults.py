@@ -10,7 +10,8 @@ import pykka
 import pytest
 
 from actors.errors import Unavailable
-from actors.messages import Crash, RequestSegment, StopSession
+from actors.kernel import Crash
+from actors.messages import RequestSegment, StopSession
 from tests.faults.invariants import session_nodes
 from tests.faults.players import (
     answer_bound,

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from actors import procs
+from actors import ffmpeg
 from tests.faults.invariants import assert_invariants, take_baseline
-from tests.procs_helpers import SLEEP
+from tests.helpers.procs import SLEEP
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,29 +23,29 @@ def test_a_run_dir_that_no_transcoder_owns_fails(start_hlsd):
     system = start_hlsd()
     baseline = take_baseline(system)
     settings = system.settings
-    stray = procs.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
+    stray = ffmpeg.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
     stray.mkdir(parents=True)
     with pytest.raises(AssertionError, match="ghost-1: no live transcoder"):
         assert_invariants(system, settings.work_dir, baseline, sessions_ended=False)
     with pytest.raises(AssertionError, match="ghost-1"):
         assert_invariants(system, settings.work_dir, baseline)
-    procs.remove_run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
+    ffmpeg.remove_run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
 
 
 def test_an_ffmpeg_that_no_transcoder_owns_fails(start_hlsd):
     system = start_hlsd()
     baseline = take_baseline(system)
     settings = system.settings
-    run_dir = procs.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
+    run_dir = ffmpeg.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
     run_dir.mkdir(parents=True)
-    tag = procs.Tag.for_this_process(settings.work_dir, settings.instance, "ghost", "ghost-1")
-    ghost = procs.spawn(lambda progress_fd, list_fd: ["600"], tag, run_dir, SLEEP)
+    tag = ffmpeg.Tag.for_this_process(settings.work_dir, settings.instance, "ghost", "ghost-1")
+    ghost = ffmpeg.spawn(lambda progress_fd, list_fd: ["600"], tag, run_dir, SLEEP)
     try:
         with pytest.raises(AssertionError, match=f"FFmpeg {ghost.pid} of run ghost-1: no live transcoder"):
             assert_invariants(system, settings.work_dir, baseline, sessions_ended=False)
     finally:
-        procs.stop_process_group(ghost, 0)
-        procs.remove_run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
+        ffmpeg.stop_process_group(ghost, 0)
+        ffmpeg.remove_run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
 
 
 def test_a_thread_or_an_open_file_left_behind_fails(start_hlsd, tmp_path):

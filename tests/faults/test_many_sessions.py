@@ -21,7 +21,7 @@ from tests.faults.players import (
     wait_for,
 )
 from tests.faults.scenarios import CLIP, PROFILE
-from tests.procs_helpers import wait_all_exited
+from tests.helpers.procs import wait_all_exited
 
 pytestmark = pytest.mark.timeout(180)
 

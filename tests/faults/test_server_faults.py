@@ -1,4 +1,4 @@
-"""hlsd served by ``pserve`` (``tests.server_helpers``), over real HTTP: faults injected with
+"""hlsd served by ``pserve`` (``tests.helpers.server``), over real HTTP: faults injected with
 ``POST /api/v1/faults`` while a client plays, clients that drop the connection in the
 middle of a segment, and hlsd itself terminated, or killed and started again."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import struct
 import psutil
 import pytest
 
-from actors import procs
+from actors import ffmpeg
 from tests.faults.invariants import (
     DEFAULTS,
     KILLED_WITHIN,
@@ -29,14 +29,14 @@ from tests.faults.players import (
     wait_for,
 )
 from tests.faults.scenarios import CLIP, PROFILE, SEGMENTS
-from tests.procs_helpers import (
+from tests.helpers.procs import (
     SLEEP,
     own_children,
     pidfd_exited,
     reap_adopted,
     wait_all_exited,
 )
-from tests.server_helpers import Server
+from tests.helpers.server import Server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -150,14 +150,14 @@ def test_hlsd_terminated_stops_every_ffmpeg_before_it_exits(start_hlsd_server, t
     assert_invariants(again, again.work_dir, baseline)
 
 
-def plant_survivor(server: Server) -> procs.ProcessHandle:
+def plant_survivor(server: Server) -> ffmpeg.ProcessHandle:
     """A process tagged as this hlsd's FFmpeg that its death will not take along (it is
     linked to the test instead): what only the next start's sweep can end."""
-    run_dir = procs.run_dir(server.work_dir, server.instance, "planted", "planted-1")
+    run_dir = ffmpeg.run_dir(server.work_dir, server.instance, "planted", "planted-1")
     run_dir.mkdir(parents=True)
-    tag = procs.Tag(str(server.work_dir.resolve()), server.instance, "planted", "planted-1",
+    tag = ffmpeg.Tag(str(server.work_dir.resolve()), server.instance, "planted", "planted-1",
                     server.pid, psutil.Process(server.pid).create_time())
-    return procs.spawn(lambda progress_fd, list_fd: ["600"], tag, run_dir, SLEEP)
+    return ffmpeg.spawn(lambda progress_fd, list_fd: ["600"], tag, run_dir, SLEEP)
 
 
 def test_hlsd_killed_then_started_again_leaves_nothing(start_hlsd_server, tmp_path):
@@ -184,7 +184,7 @@ def test_hlsd_killed_then_started_again_leaves_nothing(start_hlsd_server, tmp_pa
         assert pidfd_exited(survivor.pidfd, 0), "the next start did not kill the survivor"
         assert not leftovers.exists(), "the next start did not remove the dead instance's dirs"
     finally:
-        procs.stop_process_group(survivor, 0)
+        ffmpeg.stop_process_group(survivor, 0)
     baseline = take_baseline(second)
     plays_normally(HttpClient(second.url), CLIP, PROFILE, tmp_path)
     assert_invariants(second, second.work_dir, baseline)

@@ -8,8 +8,8 @@ import pytest
 from webtest import TestApp
 
 from actors.system import HlsSystem
-from tests.media_helpers import make_clip
-from tests.server_helpers import ffmpeg_children, media_library, spawned, web_app
+from tests.helpers.media import make_clip
+from tests.helpers.server import ffmpeg_children, media_library, spawned, web_app
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from webtest import TestApp
 
 from actors.system import HlsSystem
-from tests.server_helpers import web_app
+from tests.helpers.server import web_app
 
 TOKEN = "s3cret-token"
 OPERATOR_PATHS = ["/api/v1/tree", "/api/v1/tree?format=text", "/metrics", "/healthz"]

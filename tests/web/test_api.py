@@ -4,7 +4,7 @@ from __future__ import annotations
 from webtest import TestApp
 
 from actors.system import HlsSystem
-from tests.server_helpers import spawned
+from tests.helpers.server import spawned
 
 STATE_KEYS = {"id", "media", "profile", "state", "created", "last_activity", "transcoder_pid",
               "segments_ready", "restarts"}

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 import web
-from tests.server_helpers import PSERVE, Server, settings_for, spawned, start_server, write_ini
+from tests.helpers.server import PSERVE, Server, settings_for, spawned, start_server, write_ini
 
 pytestmark = pytest.mark.timeout(90)
 

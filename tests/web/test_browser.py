@@ -17,7 +17,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.server_helpers import Server, spawned, start_server
+from tests.helpers.server import Server, spawned, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from webtest import TestApp
 
 from actors.system import HlsSystem
-from tests.server_helpers import web_app
+from tests.helpers.server import web_app
 
 
 def test_library_lists_titles(app: TestApp) -> None:

@@ -10,7 +10,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from actors.errors import BadRequest, NotFound, Unavailable
+from actors.errors import Invalid, NotFound, Unavailable
 from web import params
 from web.access import operator_only
 
@@ -25,7 +25,7 @@ def tree(request: Request) -> dict[str, Any] | Response:
             return Response(text=request.registry.hls.tree_text() + "\n",
                             content_type="text/plain", charset="utf-8")
         case other:
-            raise BadRequest(f"format must be json or text, not {other!r}")
+            raise Invalid(f"format must be json or text, not {other!r}")
 
 
 @view_config(route_name="faults", request_method="POST", renderer="json", decorator=operator_only)
@@ -52,7 +52,7 @@ def healthz(request: Request) -> dict[str, Any]:
     """200 while the root supervisor is alive, 503 otherwise."""
     system = request.registry.hls
     if not system.alive():
-        raise Unavailable("the root supervisor is not running", retry_after=5)
+        raise Unavailable("the root supervisor is not running", retry_in=5)
     return {"status": "ok", "instance": system.settings.instance,
             "sessions": len(system.runtime.directory),
             "uptime": round(time.monotonic() - request.registry.started_at, 3)}

@@ -29,13 +29,13 @@ def open_session(request: Request) -> dict[str, Any]:
 @view_config(route_name="sessions", request_method="GET", renderer="json")
 def list_sessions(request: Request) -> list[dict[str, Any]]:
     """The state of every live session."""
-    return request.registry.hls.sessions()
+    return [with_master(request, state) for state in request.registry.hls.sessions()]
 
 
 @view_config(route_name="session", request_method="GET", renderer="json")
 def session_state(request: Request) -> dict[str, Any]:
     """One session's state: media, profile, state, times, transcoder pid, segments."""
-    return request.registry.hls.session_state(request.matchdict["session_id"])
+    return with_master(request, request.registry.hls.session_state(request.matchdict["session_id"]))
 
 
 @view_config(route_name="session", request_method="DELETE")
@@ -55,3 +55,7 @@ def heartbeat(request: Request) -> HTTPNoContent:
                                    params.seconds(body.get("position"), "position"),
                                    params.flag(body.get("paused"), "paused"))
     return HTTPNoContent()
+
+
+def with_master(request: Request, state: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "master": request.route_path("hls_master", session_id=state["id"])}

@@ -3,6 +3,7 @@ browser navigates: GET of a page route); never a traceback."""
 from __future__ import annotations
 
 import logging
+import math
 
 from pyramid.exceptions import PredicateMismatch
 from pyramid.httpexceptions import HTTPException
@@ -11,19 +12,34 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
-from actors.errors import HlsError
-from actors.media import MediaError
+from actors.errors import (HlsError, Invalid, NotFound, NotMedia, SessionFailed, Unavailable,
+                           Unplayable)
 from web.routes import PAGE_ROUTES
 
 log = logging.getLogger(__name__)
 
+# Each kind of domain error, as HTTP says it (the first class an error is an instance of).
+STATUSES: tuple[tuple[type[HlsError], int], ...] = (
+    (NotFound, 404), (Invalid, 400), (NotMedia, 415), (Unplayable, 422),
+    (Unavailable, 503), (SessionFailed, 502),
+)
+
 
 @exception_view_config(HlsError)
-@exception_view_config(MediaError)
-def refused(error: HlsError | MediaError, request: Request) -> Response:
-    """What hlsd refused on purpose, with its own status and detail."""
-    return error_response(request, error.status, error.error, error.detail,
-                          getattr(error, "retry_after", None))
+def refused(error: HlsError, request: Request) -> Response:
+    """What hlsd refused on purpose: the status of its kind, its code and detail, and
+    ``Retry-After`` when it may clear."""
+    return error_response(request, status_of(error), error.code, error.detail, retry_after(error))
+
+
+def status_of(error: HlsError) -> int:
+    return next((status for kind, status in STATUSES if isinstance(error, kind)), 500)
+
+
+def retry_after(error: HlsError) -> int | None:
+    """``Retry-After`` in whole seconds, for errors that may clear."""
+    retry_in = getattr(error, "retry_in", None)
+    return None if retry_in is None else max(1, math.ceil(retry_in))
 
 
 @notfound_view_config()
@@ -44,8 +60,9 @@ def method_not_allowed(request: Request) -> Response:
 
 @exception_view_config(HTTPException)
 def http_error(error: HTTPException, request: Request) -> Response:
-    """Any other HTTP error Pyramid or WebOb raises."""
-    return error_response(request, error.code, error.title.lower().replace(" ", "_"), error.explanation)
+    """Any other HTTP error Pyramid or WebOb raises (and web.access's refusals)."""
+    return error_response(request, error.code, error.title.lower().replace(" ", "_"),
+                          error.detail or error.explanation)
 
 
 @exception_view_config(Exception)

@@ -34,7 +34,8 @@ PREFLIGHT_HEADERS = {
 @view_config(route_name="media_list", request_method="GET", renderer="json")
 def media_list(request: Request) -> list[dict[str, Any]]:
     """The library: every file a player can ask for."""
-    return request.registry.hls.library()
+    return [{**entry, "master": request.route_path("media_master", media_id=entry["id"])}
+            for entry in request.registry.hls.library()]
 
 
 @view_config(route_name="media_master", request_method="GET")
@@ -46,7 +47,7 @@ def media_master(request: Request) -> Response:
         request.registry.hls.plan(media_id, profile, start)
         return playlist_response("", content_length=None)
     state = request.registry.hls.open_session(media_id, profile, start)
-    response = playlist_response(request.registry.hls.master_playlist(state["id"]))
+    response = playlist_response(master_playlist(request, state["id"]))
     response.headers["X-Session-Id"] = state["id"]
     return response
 
@@ -54,14 +55,16 @@ def media_master(request: Request) -> Response:
 @view_config(route_name="hls_master", request_method="GET")
 def session_master(request: Request) -> Response:
     """The master playlist of an existing session (a heartbeat too)."""
-    return playlist_response(request.registry.hls.master_playlist(request.matchdict["session_id"]))
+    return playlist_response(master_playlist(request, request.matchdict["session_id"]))
 
 
 @view_config(route_name="hls_playlist", request_method="GET")
 def media_playlist(request: Request) -> Response:
     """The VOD playlist of one rendition, every segment from the start."""
-    match = request.matchdict
-    return playlist_response(request.registry.hls.media_playlist(match["session_id"], match["profile"]))
+    session_id, profile = request.matchdict["session_id"], request.matchdict["profile"]
+    return playlist_response(request.registry.hls.media_playlist(
+        session_id, profile,
+        lambda n: request.route_path("hls_segment", session_id=session_id, profile=profile, number=n)))
 
 
 @view_config(route_name="hls_segment", request_method="GET")
@@ -91,6 +94,11 @@ def allow_any_origin(event: NewResponse) -> None:
     route = event.request.matched_route
     if route is not None and route.name in STREAMING_ROUTES:
         event.response.headers.update(CORS_HEADERS)
+
+
+def master_playlist(request: Request, session_id: str) -> str:
+    return request.registry.hls.master_playlist(session_id, lambda profile: request.route_path(
+        "hls_playlist", session_id=session_id, profile=profile))
 
 
 def playlist_response(text: str, **headers: Any) -> Response:

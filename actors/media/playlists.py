@@ -1,0 +1,113 @@
+"""Playlists: the master (one variant per rendition) and the VOD media playlists."""
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Callable
+
+from actors.media.plan import (
+    AAC_FRAME_SAMPLES,
+    COPY_VIDEO_PROFILES,
+    VBV_SECONDS,
+    copies_audio,
+    h264_level,
+    output_size,
+    segment_boundaries,
+)
+from actors.media.probe import MediaInfo
+from actors.settings import Profile
+
+TS_BYTES_PER_FRAME = 320  # measured 255-275 at 30 fps, from 0.4 to 7 Mbit/s
+ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header
+AAC_OVERSHOOT = 1.1  # FFmpeg's AAC encoder ran up to 8 % over low targets
+
+
+def _extinfs(boundaries: tuple[float, ...]) -> list[float]:
+    # Differences of rounded marks, so the durations add up to the rounded total exactly.
+    marks = [round(b, 3) for b in boundaries]
+    return [round(end - start, 3) for start, end in zip(marks, marks[1:])]
+
+
+def media_playlist(boundaries: tuple[float, ...], segment_uri: Callable[[int], str]) -> str:
+    """The VOD media playlist: every segment, from the start, then ``#EXT-X-ENDLIST``."""
+    durations = _extinfs(boundaries)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-PLAYLIST-TYPE:VOD",
+             f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(durations)))}",
+             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for number, duration in enumerate(durations):
+        lines += [f"#EXTINF:{duration:.3f},", segment_uri(number)]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def master_playlist(info: MediaInfo, profiles: tuple[Profile, ...],
+                    variant_uri: Callable[[Profile], str], segment_seconds: float) -> str:
+    """The master playlist: one variant per profile, in order.
+
+    BANDWIDTH is an honest peak: for ``copy``, the busiest segment's video bytes (from
+    the keyframe index) plus the audio; for a transcode, the encoder's VBV bound over a
+    segment (``maxrate * T + bufsize``) plus the audio; both as muxed in MPEG-TS.
+    """
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for profile in profiles:
+        peak, average = _bandwidth(info, profile, segment_seconds)
+        width, height = output_size(info, profile)
+        lines += [
+            f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
+            f"RESOLUTION={width}x{height},CODECS=\"{_codecs(info, profile)}\","
+            f"FRAME-RATE={info.video.fps:.3f}",
+            variant_uri(profile)]
+    return "\n".join(lines) + "\n"
+
+
+def _bandwidth(info: MediaInfo, profile: Profile, segment_seconds: float) -> tuple[int, int]:
+    """(peak, average) bits per second of a rendition's segments."""
+    audio = _audio_bit_rate(info, profile)
+    if profile.is_copy:
+        video_peak, video_average = _copy_video_bit_rates(info, profile, segment_seconds)
+    else:
+        video_average = profile.video_kbps * 1000
+        video_peak = video_average * (1 + VBV_SECONDS / segment_seconds)
+    fps = info.video.fps
+    return _in_mpegts(video_peak + audio, fps), _in_mpegts(video_average + audio, fps)
+
+
+def _in_mpegts(payload_bits: float, fps: float) -> int:
+    """Bits per second once muxed: 184 payload bytes per 188-byte packet, plus about
+    ``TS_BYTES_PER_FRAME`` per video frame (PES headers, stuffing, PCR, PAT/PMT)."""
+    return math.ceil(payload_bits * 188 / 184 + fps * 8 * TS_BYTES_PER_FRAME)
+
+
+def _audio_bit_rate(info: MediaInfo, profile: Profile) -> float:
+    audio = info.audio
+    if audio is None:
+        return 0.0
+    adts_headers = ADTS_HEADER_BYTES * 8 * audio.sample_rate / AAC_FRAME_SAMPLES
+    if copies_audio(info, profile) and audio.bit_rate:
+        return audio.bit_rate + adts_headers
+    return profile.audio_kbps * 1000 * AAC_OVERSHOOT + adts_headers
+
+
+def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
+                          segment_seconds: float) -> tuple[float, float]:
+    if info.keyframes is None or info.keyframe_bytes is None:
+        raise ValueError("copy needs the keyframes: probe with keyframes=True")
+    keyframes, counted = info.keyframes, info.keyframe_bytes
+    boundaries = segment_boundaries(info, profile, segment_seconds)
+
+    def bytes_before(seconds: float) -> int:
+        return counted[bisect.bisect_left(keyframes, seconds)]
+
+    rates = [8 * (bytes_before(end) - bytes_before(start)) / (end - start)
+             for start, end in zip(boundaries, boundaries[1:])]
+    return max(rates), 8 * counted[-1] / info.duration
+
+
+def _codecs(info: MediaInfo, profile: Profile) -> str:
+    """The RFC 6381 CODECS value: ``avc1.PPCCLL`` and, with audio, AAC-LC."""
+    if profile.is_copy:
+        level = info.video.level or h264_level(info, profile)
+        video = f"avc1.{COPY_VIDEO_PROFILES[str(info.video.profile)]}{level:02x}"
+    else:
+        video = f"avc1.6400{h264_level(info, profile):02x}"
+    return f"{video},mp4a.40.2" if info.audio else video

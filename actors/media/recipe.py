@@ -1,0 +1,154 @@
+"""The FFmpeg recipe: the arguments of one run, and how to read what it reports.
+
+``ffmpeg_args(plan, rendition, start_segment, out_dir, progress_fd, list_fd)``: FFmpeg's
+arguments (after argv[0]) for a run that writes ``out_dir/{n}.ts`` from segment
+``start_segment`` on; ``parse_segment_list_line`` reads what it reports on ``list_fd``,
+one line per finished segment, in order, starting with ``start_segment``. A run that is
+stopped lists the segment it was writing too: ``reaches_its_boundary`` tells.
+
+The FFmpeg recipe, and why (each point is checked by tests/actors/test_media.py):
+
+- Output goes through the segment muxer with ``-segment_times`` set to the playlist's
+  boundaries and ``-segment_start_number``, so a run's numbering matches the playlist
+  whatever segment it starts at. The muxer writes a segment's csv line to the list pipe
+  only after the file is complete, so a listed segment can be served at once.
+- Every run gets ``-output_ts_offset start + TIMELINE_OFFSET``, with ``-ss start`` before
+  ``-i``: output timestamps are the media timeline plus a constant 10 s, whichever segment
+  the run starts at. The offset must be positive: a run from 0 otherwise has negative
+  DTS (B-frames, AAC priming) that the muxer shifts while a later run's are not shifted,
+  and their segments no longer splice. With it, the video timestamps of a segment are
+  identical in every run. The segment muxer compares ``-segment_times`` with these
+  offset timestamps, so the cut times carry the offset too.
+- Transcoding forces a keyframe at each cut (``-force_key_frames`` with the cut times,
+  ``-sc_threshold 0``); remuxing cuts at the source keyframes the boundaries were made of.
+- Where run A's segment k-1 meets run B's segment k, A's audio stops at the video
+  keyframe's DTS (the muxer interleaves by DTS). B's audio must start later, or audio
+  DTS go backwards at the splice: a copied stream drops packets before the start
+  (``-copypriorss 0``); an encoded one skips its first AAC frame, because the encoder's
+  priming puts the first packet one frame before the first sample. The price is an audio
+  gap of about the video's reorder delay (tens of ms) at a splice, never an overlap.
+- Inputs are ``file:`` URLs with ``-protocol_whitelist file`` and a demuxer whitelist:
+  a "movie" that is really an HLS playlist or a concat script would otherwise make
+  FFprobe or FFmpeg read files outside the media root.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.ffmpeg import DEMUXERS
+from actors.media.plan import AAC_FRAME_SAMPLES, VBV_SECONDS, copies_audio, h264_level, output_size
+from actors.media.probe import MediaInfo
+from actors.settings import Profile
+
+TIMELINE_OFFSET = 10.0  # seconds added to every run's timestamps; see the module docstring
+
+
+@dataclass(frozen=True)
+class ListedSegment:
+    """One line of the segment list: segment ``number`` is complete in ``name``."""
+
+    number: int
+    name: str
+    end: float
+
+
+def parse_segment_list_line(line: str) -> ListedSegment:
+    """Parse ``n.ts,start,end`` from the list pipe; ``end`` back on the media timeline.
+
+    (The ``start`` of a run's first segment reads 0, whatever it is, so it is not used.)
+    """
+    name, _start, end = line.strip().split(",")
+    return ListedSegment(int(name.removesuffix(".ts")), name, float(end) - TIMELINE_OFFSET)
+
+
+def reaches_its_boundary(segment: ListedSegment, boundaries: tuple[float, ...],
+                         fps: float) -> bool:
+    """Whether a listed segment that is not the file's last one is whole.
+
+    FFmpeg that stops early (a signal, an error) still lists the segment it was writing,
+    cut short. A whole one ends where the next starts (the muxer reports the cut's
+    keyframe time). The last segment of the file has no next boundary: it is whole when
+    FFmpeg exits with status 0.
+    """
+    following = segment.number + 1
+    return following < len(boundaries) - 1 and segment.end >= boundaries[following] - 0.5 / fps
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def ffmpeg_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
+                start_segment: int, out_dir: Path, progress_fd: int, list_fd: int, *,
+                threads: int = 0) -> list[str]:
+    """FFmpeg's arguments after argv[0] for a run from ``start_segment`` to the end.
+
+    Writes ``out_dir/{n}.ts``, lists each finished segment on ``list_fd`` (see
+    ``parse_segment_list_line``) and reports progress on ``progress_fd``.
+    """
+    if not 0 <= start_segment < len(boundaries) - 1:
+        raise ValueError(f"no segment {start_segment} in {len(boundaries) - 1}")
+    start = boundaries[start_segment]
+    seek = ["-ss", _seconds(start)] if start_segment > 0 else []
+    audio_map = ["-map", f"0:{info.audio.index}"] if info.audio else []
+    return [
+        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning",
+        "-progress", f"pipe:{progress_fd}",
+        "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
+        *seek, "-i", f"file:{info.path}",
+        "-map", f"0:{info.video.index}", *audio_map, "-map_metadata", "-1", "-map_chapters", "-1",
+        *_video_args(info, profile, boundaries, start_segment),
+        *_audio_args(info, profile, start_segment),
+        "-threads", str(threads),
+        *_segment_args(info, boundaries, start_segment, out_dir, list_fd),
+    ]
+
+
+def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
+                start_segment: int) -> list[str]:
+    if profile.is_copy:
+        # Packets before the seek point belong to the previous segment of another run.
+        return ["-c:v", "copy", *(["-copypriorss", "0"] if start_segment > 0 else [])]
+    width, height = output_size(info, profile)
+    start = boundaries[start_segment]
+    keyframes = ",".join(_seconds(b - start) for b in boundaries[start_segment:-1])
+    kbps = profile.video_kbps
+    return [
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+        "-level:v", f"{h264_level(info, profile) / 10:.1f}",
+        "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{round(kbps * VBV_SECONDS)}k",
+        "-force_key_frames", keyframes, "-sc_threshold", "0",
+        "-vf", f"scale={width}:{height},setsar=1,format=yuv420p",
+    ]
+
+
+def _audio_args(info: MediaInfo, profile: Profile, start_segment: int) -> list[str]:
+    audio = info.audio
+    if audio is None:
+        return []
+    if copies_audio(info, profile):
+        return ["-c:a", "copy"]
+    args = ["-c:a", "aac", "-b:a", f"{profile.audio_kbps}k"]
+    if audio.channels > 2:
+        args += ["-ac", "2"]
+    if start_segment > 0:
+        # The encoder's priming would start this run's audio before the previous run's ends.
+        args += ["-af", f"atrim=start={_seconds(AAC_FRAME_SAMPLES / audio.sample_rate)}"]
+    return args
+
+
+def _segment_args(info: MediaInfo, boundaries: tuple[float, ...], start_segment: int,
+                  out_dir: Path, list_fd: int) -> list[str]:
+    start = boundaries[start_segment]
+    cuts = ",".join(_seconds(b + TIMELINE_OFFSET) for b in boundaries[start_segment + 1:])
+    template = str(out_dir).replace("%", "%%") + "/%d.ts"
+    return [
+        "-protocol_whitelist", "file,pipe",
+        "-output_ts_offset", _seconds(start + TIMELINE_OFFSET),
+        "-f", "segment", "-segment_format", "mpegts",
+        "-segment_list", f"pipe:{list_fd}", "-segment_list_type", "csv",
+        "-segment_start_number", str(start_segment),
+        "-segment_times", cuts, "-segment_time_delta", _seconds(0.5 / info.video.fps),
+        f"file:{template}",
+    ]

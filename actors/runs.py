@@ -1,0 +1,62 @@
+"""What a session knows of its current FFmpeg run, and the session's states."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import pykka
+
+# A segment at most this many segments past the one being written is waited for; one
+# further ahead starts a new run (a seek) rather than waiting for FFmpeg to get there.
+REACH_AHEAD = 3
+
+
+class SessionState(str, Enum):
+    STARTING = "starting"  # a run is starting; its transcoder has not begun
+    PLAYING = "playing"
+    IDLE = "idle"  # no run: nobody asked for hls.idle_timeout (resumable)
+
+
+_S = SessionState
+TRANSITIONS = {
+    _S.STARTING: frozenset({_S.PLAYING, _S.IDLE}),
+    _S.PLAYING: frozenset({_S.STARTING, _S.IDLE}),
+    _S.IDLE: frozenset({_S.STARTING}),
+}
+
+
+@dataclass
+class Run:
+    """The current FFmpeg run as the session sees it."""
+
+    id: str
+    child_id: str
+    profile: str
+    start: int
+    ref: pykka.ActorRef[Any] | None = None
+    ready: dict[int, str] = field(default_factory=dict)
+    next: int = 0
+    finished: bool = False
+    suspended: bool = False
+    pid: int | None = None
+
+    def reaches_soon(self, number: int) -> bool:
+        return self.start <= number <= self.next + REACH_AHEAD and not self.finished
+
+    def restart(self, run_id: str, start: int) -> None:
+        """The same run again after its transcoder crashed: a new id, from ``start``."""
+        self.id, self.start, self.next = run_id, start, start
+        self.ready, self.finished, self.suspended, self.pid = {}, False, False, None
+
+    def should_suspend(self, read_head: int, waiting: bool, pause_ahead: int) -> bool | None:
+        """Pacing: True to suspend a run far ahead of the player, False to resume it as
+        the player nears (or waits for it), None to leave it as it is."""
+        if self.finished:
+            return None
+        ahead = self.next - read_head
+        if not self.suspended and ahead > pause_ahead and not waiting:
+            return True
+        if self.suspended and (waiting or ahead <= pause_ahead // 2):
+            return False
+        return None

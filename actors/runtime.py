@@ -1,0 +1,117 @@
+"""What every actor of one hlsd instance shares, and its wiring (made once, here).
+
+``Runtime.build(settings)`` makes the shared services; ``start()``/``stop()`` run their
+threads (the timer service's and the process watcher's). Each part is thread-safe.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors import ffmpeg
+from actors.kernel import TimerService
+from actors.media import Plan, Prober
+from actors.metrics import Metrics
+from actors.settings import Settings
+
+
+@dataclass
+class SessionDirectory:
+    """Session id -> (ActorRef, Plan), for the web threads (like Pykka's ActorRegistry: a
+    lock, no messages). A session registers itself when created (a restarted one replaces
+    its predecessor) and leaves in its cleanup."""
+
+    _refs: dict[str, tuple[pykka.ActorRef[Any], Plan]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, session_id: str, ref: pykka.ActorRef[Any], plan: Plan) -> None:
+        with self._lock:
+            self._refs[session_id] = (ref, plan)
+
+    def unregister(self, session_id: str, ref: pykka.ActorRef[Any]) -> None:
+        with self._lock:
+            if session_id in self._refs and self._refs[session_id][0] is ref:
+                del self._refs[session_id]
+
+    def lookup(self, session_id: str) -> pykka.ActorRef[Any] | None:
+        with self._lock:
+            entry = self._refs.get(session_id)
+        return entry[0] if entry else None
+
+    def plan(self, session_id: str) -> Plan | None:
+        with self._lock:
+            entry = self._refs.get(session_id)
+        return entry[1] if entry else None
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._refs)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._refs)
+
+
+@dataclass
+class LiveRuns:
+    """Run ids of live transcoders and pids of their running FFmpeg: the reaper's truth."""
+
+    _runs: set[str] = field(default_factory=set)
+    _pids: set[int] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_run(self, run: str) -> None:
+        with self._lock:
+            self._runs.add(run)
+
+    def discard_run(self, run: str) -> None:
+        with self._lock:
+            self._runs.discard(run)
+
+    def add_pid(self, pid: int) -> None:
+        with self._lock:
+            self._pids.add(pid)
+
+    def discard_pid(self, pid: int) -> None:
+        with self._lock:
+            self._pids.discard(pid)
+
+    def runs(self) -> set[str]:
+        with self._lock:
+            return set(self._runs)
+
+    def pid_count(self) -> int:
+        with self._lock:
+            return len(self._pids)
+
+
+@dataclass
+class Runtime:
+    """What every actor of one hlsd instance shares; each part is thread-safe."""
+
+    settings: Settings
+    timers: TimerService
+    watcher: ffmpeg.ProcessWatcher
+    prober: Prober
+    directory: SessionDirectory
+    live: LiveRuns
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        directory, live = SessionDirectory(), LiveRuns()
+        metrics = Metrics(lambda: len(directory), lambda: len(live.runs()), live.pid_count)
+        return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), Prober(settings.ffprobe),
+                   directory, live, metrics)
+
+    def start(self) -> None:
+        """The shared threads; the ``Timers`` actor also starts (and owns) the timer thread."""
+        self.timers.start()
+        self.watcher.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.watcher.stop(timeout=timeout)
+        self.timers.stop()

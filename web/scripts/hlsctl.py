@@ -1,0 +1,346 @@
+"""hlsctl: the operator's command line for hlsd.
+
+    hlsctl [--url URL] [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
+    hlsctl reap [--config INI] [--json]
+
+The first form talks to a running hlsd over HTTP (``--url``, else ``$HLSD_URL``, else
+http://127.0.0.1:6543; ``--token``, else ``$HLSD_TOKEN``, sent as a bearer token). Proxy
+variables are ignored, so the token only ever goes to hlsd. ``reap`` works offline: it
+sweeps the work dir named by the config file (``--config``, else ``$HLSD_CONFIG``, else
+``config/development.ini``) as a new instance with no live runs, so it kills only tagged
+FFmpeg processes whose hlsd is gone and removes only work dirs of dead instances.
+
+Exit codes: 0 done, 1 the server answered with an error, 2 usage or config error,
+3 cannot reach the server (refused, timed out, not speaking HTTP). Errors are one line
+on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import configparser
+import http.client
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+import plaster
+
+from actors import ffmpeg
+from actors.faults import FAULTS
+from actors.settings import SettingsError, parse_settings
+from web.routes import FAULTS_PATH, SESSIONS_PATH, TREE_PATH
+
+EXIT_OK = 0
+EXIT_SERVER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+DEFAULT_URL = "http://127.0.0.1:6543"
+DEFAULT_CONFIG = "config/development.ini"
+# Bounds every request; a stop may take the server's kill grace plus a few seconds.
+DEFAULT_TIMEOUT = 30.0
+
+
+class CommandError(Exception):
+    """Ends the command with ``code`` and the one-line ``message``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandError(EXIT_USAGE, f"{message} (see hlsctl --help)")
+
+
+# --- talking to hlsd ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise CommandError(EXIT_SERVER_ERROR,
+                               f"answer {self.status} is not JSON: {_first_line(self.body)}") from None
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Client:
+    url: str
+    token: str
+    timeout: float
+
+    def request(self, method: str, path: str, body: Any = None) -> Answer:
+        """One request; a 4xx/5xx answer raises exit 1, no answer at all raises exit 3."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url + path, data, headers, method=method)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                return Answer(response.status, response.headers.get_content_type(), response.read())
+        except urllib.error.HTTPError as error:
+            raise CommandError(EXIT_SERVER_ERROR, _server_error(error)) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            raise CommandError(EXIT_UNREACHABLE, self._unreachable(error)) from None
+
+    def _unreachable(self, error: Exception) -> str:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(reason, TimeoutError):
+            return f"no answer from {self.url} within {self.timeout:g} s"
+        if isinstance(reason, OSError) and reason.strerror:
+            return f"cannot connect to {self.url}: {reason.strerror}"
+        return f"cannot connect to {self.url}: {str(reason) or type(reason).__name__}"
+
+
+def _server_error(error: urllib.error.HTTPError) -> str:
+    try:
+        body = error.read()
+    except (OSError, http.client.HTTPException):
+        body = b""
+    finally:
+        error.close()
+    try:
+        answer = json.loads(body)
+        return f"{error.code} {answer['error']}: {answer['detail']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{error.code} {error.reason}: {_first_line(body) or 'no detail'}"
+
+
+def _first_line(body: bytes, limit: int = 200) -> str:
+    lines = body.decode("utf-8", "replace").strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
+def _client(args: argparse.Namespace) -> Client:
+    url = (getattr(args, "url", None) or os.environ.get("HLSD_URL") or DEFAULT_URL).rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CommandError(EXIT_USAGE, f"bad URL {url!r}: must be http://HOST:PORT")
+    token = getattr(args, "token", None) or os.environ.get("HLSD_TOKEN", "")
+    return Client(url, token, getattr(args, "timeout", DEFAULT_TIMEOUT))
+
+
+def _dump(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+# --- the commands -------------------------------------------------------------------------
+
+def tree(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if getattr(args, "json", False):
+        _dump(client.request("GET", TREE_PATH).json())
+        return EXIT_OK
+    answer = client.request("GET", f"{TREE_PATH}?format=text")
+    text = answer.json() if answer.content_type == "application/json" else answer.text()
+    print(text.rstrip("\n") if isinstance(text, str) else json.dumps(text, indent=2))
+    return EXIT_OK
+
+
+def sessions(args: argparse.Namespace) -> int:
+    states = _client(args).request("GET", SESSIONS_PATH).json()
+    if getattr(args, "json", False):
+        _dump(states)
+    elif not isinstance(states, list):
+        raise CommandError(EXIT_SERVER_ERROR, "the session list is not a JSON list")
+    else:
+        print(sessions_table(states))
+    return EXIT_OK
+
+
+def stop(args: argparse.Namespace) -> int:
+    session = urllib.parse.quote(args.id, safe="")
+    _client(args).request("DELETE", f"{SESSIONS_PATH}/{session}")
+    if getattr(args, "json", False):
+        _dump({"stopped": args.id})
+    else:
+        print(f"stopped session {args.id}: its FFmpeg is gone and its files are deleted")
+    return EXIT_OK
+
+
+def fault(args: argparse.Namespace) -> int:
+    body = {"fault": args.kind} if args.id is None else {"fault": args.kind, "session": args.id}
+    answer = _client(args).request("POST", FAULTS_PATH, body).json()
+    if getattr(args, "json", False):
+        _dump(answer)
+    elif isinstance(answer, dict):
+        print("  ".join(f"{key} {_cell(value)}" for key, value in answer.items()))
+    else:
+        print(answer)
+    return EXIT_OK
+
+
+def reap(args: argparse.Namespace) -> int:
+    config = Path(getattr(args, "config", None) or os.environ.get("HLSD_CONFIG") or DEFAULT_CONFIG)
+    settings = load_settings(config)
+    instance = f"hlsctl-{secrets.token_hex(4)}"  # never a live hlsd's: none of its runs is live
+    started = time.monotonic()
+    report = ffmpeg.sweep(settings.work_dir, instance, lambda: (), grace=settings.kill_grace)
+    elapsed = time.monotonic() - started
+    if getattr(args, "json", False):
+        _dump({"config": str(config.resolve()), "work_dir": str(settings.work_dir), "killed": report.killed,
+               "dirs_removed": report.dirs_removed, "seconds": round(elapsed, 3)})
+    else:
+        print(f"swept {settings.work_dir}: "
+              f"killed {_count(report.killed, 'orphaned FFmpeg process', 'orphaned FFmpeg processes')}, "
+              f"removed {_count(report.dirs_removed, 'leftover work dir', 'leftover work dirs')} "
+              f"({elapsed:.2f} s)")
+    return EXIT_OK
+
+
+def load_settings(config: Path) -> Any:
+    """The ``hls.*`` settings of ``config``'s ``[app:main]``, as hlsd would parse them."""
+    try:
+        raw = plaster.get_settings(str(config.resolve()), "app:main")
+    except (OSError, configparser.Error, plaster.PlasterError) as error:
+        raise CommandError(EXIT_USAGE, f"cannot read config {config}: {_one_line(error)}") from None
+    if not raw:
+        raise CommandError(EXIT_USAGE, f"config {config} has no [app:main] settings")
+    try:
+        return parse_settings(raw)
+    except SettingsError as error:
+        raise CommandError(EXIT_USAGE, f"config {config}: {error}") from None
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return " ".join(str(error).split())
+
+
+def _count(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+# --- the session table --------------------------------------------------------------------
+
+COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("ID", lambda s: _cell(s.get("id"))),
+    ("STATE", lambda s: _cell(s.get("state"))),
+    ("PROFILE", lambda s: _cell(s.get("profile"))),
+    ("PID", lambda s: _cell(s.get("transcoder_pid"))),
+    ("SEGMENTS", lambda s: _segments(s)),
+    ("IDLE", lambda s: "-" if s.get("idle") is None else f"{s['idle']:.1f}s"),
+    ("RESTARTS", lambda s: _cell(s.get("restarts"))),
+    ("MEDIA", lambda s: _cell(s.get("media"))),
+)
+
+
+def sessions_table(states: list[dict[str, Any]]) -> str:
+    """One line per session, columns aligned; media last, as it is the longest."""
+    if not states:
+        return "no sessions"
+    rows = [[title for title, _ in COLUMNS]]
+    rows += [[cell(state) for _, cell in COLUMNS] for state in states]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def _segments(state: dict[str, Any]) -> str:
+    ready = state.get("segments_ready") or []
+    totals = state.get("segments")
+    total = totals.get(state.get("profile")) if isinstance(totals, dict) else None
+    span = f"{ready[0]}..{ready[-1]}" if ready else "none"
+    return span if total is None else f"{span}/{total}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # The shared options work before or after the command (SUPPRESS: a sub-command does
+    # not overwrite what was given before it).
+    http_options = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    http_options.add_argument("--url", help=f"hlsd's address (else $HLSD_URL, else {DEFAULT_URL})")
+    http_options.add_argument("--token", help="admin token (else $HLSD_TOKEN)")
+    http_options.add_argument("--timeout", type=_positive_seconds,
+                              help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})")
+    json_option = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    json_option.add_argument("--json", action="store_true", help="print the raw JSON answer")
+
+    parser = _Parser(prog="hlsctl", description="Operate a running hlsd, or clean up after one.",
+                     parents=[http_options, json_option],
+                     epilog="Exit codes: 0 done, 1 server error, 2 usage or config error, "
+                            "3 cannot connect.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str,
+                parents: Sequence[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, parents=list(parents))
+        sub.set_defaults(handler=handler)
+        return sub
+
+    web = (http_options, json_option)
+    command("tree", tree, "print the live actor tree", web)
+    command("sessions", sessions, "list the sessions", web)
+    command("stop", stop, "stop a session: its FFmpeg and files are gone when this returns",
+            web).add_argument("id", metavar="ID")
+    faults = command("fault", fault, "inject a fault (hls.faults_enabled must be true)", web)
+    faults.add_argument("kind", metavar="KIND", choices=FAULTS, help=", ".join(FAULTS))
+    faults.add_argument("id", metavar="ID", nargs="?", help="the session (default: any)")
+    command("reap", reap, "offline: kill FFmpeg whose hlsd is gone, remove leftover work dirs",
+            (json_option,)).add_argument(
+        "--config", metavar="INI",
+        help=f"hlsd's .ini file (else $HLSD_CONFIG, else {DEFAULT_CONFIG})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (errors: one line on stderr)."""
+    logging.basicConfig(level=logging.WARNING, format="hlsctl: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except CommandError as error:
+        print(f"hlsctl: {error}", file=sys.stderr)
+        return error.code
+    except SystemExit as done:  # --help
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hlsctl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
