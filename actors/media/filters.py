@@ -46,7 +46,9 @@ def copy_refusal(source: VideoSource) -> str | None:
         return f"{source.codec or 'unknown'} video is not H.264"
     if source.bit_depth > 8:
         return f"{source.bit_depth}-bit video"
-    if source.chroma != 420 or source.pix_fmt not in BROWSER_PIX_FMTS:
+    if source.chroma != 420:
+        return f"chroma 4:{str(source.chroma)[1]}:{str(source.chroma)[2]} ({source.pix_fmt})"
+    if source.pix_fmt not in BROWSER_PIX_FMTS:
         return f"pixel format {source.pix_fmt} (browsers decode 8-bit 4:2:0)"
     if source.interlaced:
         return f"interlaced ({source.field_order})"
