@@ -79,7 +79,9 @@ def audio_rendition_args(media_path: Path, track: AudioTrack, boundaries: tuple[
         "-map", f"0:{track.index}", "-map_metadata", "-1", "-map_chapters", "-1",
         "-c:a", "aac", "-b:a", f"{bitrate_kbps}k", "-ac", str(channels), "-ar", str(rate),
         *_skip_priming(start_segment, rate), "-threads", str(threads),
-        *_segments(boundaries, start_segment, out_dir, segment_list, AAC_FRAME_SAMPLES / 2 / rate),
+        # A frame that would cross a cut starts the next segment instead: a run's segment
+        # then ends at or before the cut, where the next run (from that cut) begins.
+        *_segments(boundaries, start_segment, out_dir, segment_list, AAC_FRAME_SAMPLES / rate),
     ]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -125,7 +126,6 @@ def test_copy_refusal_names_each_problem_of_h264() -> None:
                        pix_fmt="yuv420p", bit_depth=8, chroma=420, interlaced=False,
                        hdr=None, rotation=0, profile="High")
     assert copy_refusal(base) is None
-    from dataclasses import replace
     assert "interlaced" in (copy_refusal(replace(base, interlaced=True, field_order="tt")) or "")
     assert "HDR" in (copy_refusal(replace(base, hdr="hlg")) or "")
     assert "profile" in (copy_refusal(replace(base, profile="High 4:2:2")) or "")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import subprocess
 from array import array
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_cues_spanning_a_cut_are_in_both_segments() -> None:
 
 
 def test_burn_in_graph_names_the_streams() -> None:
-    video = VideoSource(index=0, codec="hevc", width=1920, height=1080, fps=25,  # type: ignore[arg-type]
+    video = VideoSource(index=0, codec="hevc", width=1920, height=1080, fps=Fraction(25),
                         pix_fmt="yuv420p10le", bit_depth=10, chroma=420, interlaced=False,
                         hdr="pq", rotation=0)
     pgs = SubtitleTrack(index=5, language="eng", codec="hdmv_pgs_subtitle", kind="image",
@@ -158,3 +159,27 @@ def test_burn_in_graph_names_the_streams() -> None:
     with pytest.raises(ValueError):
         burn_in_graph(video, SubtitleTrack(index=3, language="eng", codec="subrip",
                                            kind="text", forced=False, default=False), 2, 2)
+
+
+def last_packet_end(segment: Path) -> float:
+    done = subprocess.run([FFPROBE, "-v", "error", "-show_entries",
+                           "packet=pts_time,duration_time", "-of", "csv=p=0",
+                           f"file:{segment}"], check=True, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    pts, duration = done.stdout.split()[-1].strip(",").split(",")[:2]
+    return float(pts) + float(duration)
+
+
+def test_runs_splice_without_overlap_and_the_last_segment_alone(film: Path,
+                                                                tmp_path: Path) -> None:
+    """Run A from 0 and run B from segment 2 meet at the cut: A's segment 1 ends where
+    B's segment 2 begins (within an AAC frame, never overlapping); a run of the last
+    segment alone (no cut left) writes that one segment."""
+    run_a, _ = audio_run(film, tmp_path / "a", 0, 0, surround=False)
+    run_b, _ = audio_run(film, tmp_path / "b", 0, 2, surround=False)
+    gap = first_pts(run_b[0]) - last_packet_end(run_a[1])
+    assert -0.001 <= gap <= 1024 / RATE + 0.001
+    last, _ = audio_run(film, tmp_path / "c", 0, 3, surround=False)
+    assert [s.name for s in last] == ["3.ts"]
+    assert first_pts(last[0]) == pytest.approx(BOUNDARIES[3] + TIMELINE_OFFSET, abs=0.002)
+    assert dominant_hz(channels_pcm(last[0], 2)[0]) == pytest.approx(AUDIO_TONES[0], rel=0.02)
