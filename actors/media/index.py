@@ -118,6 +118,8 @@ class MediaIndex:
         connection = sqlite3.connect(self._target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000,
                                      isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # With WAL, NORMAL never corrupts; a power cut may lose the last writes: re-scanned.
+        connection.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
             self._connections.append(connection)
         return connection
