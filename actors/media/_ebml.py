@@ -8,8 +8,8 @@ Element ids and layouts follow the Matroska specification (RFC 9559). See
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from actors.media._reader import BoundedReader
 

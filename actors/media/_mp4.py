@@ -7,8 +7,8 @@ layouts are those of ISO/IEC 14496-12. See ``keyframes.py`` for the guarantees.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from actors.media._reader import BoundedReader
 

@@ -102,12 +102,12 @@ def listing_query(folder: str, query: str, limit: int,
             folder, *page)
     needle = query.casefold()
     if not folder:
-        return (f"{select} WHERE instr(media.search_key, ?) > 0 ORDER BY media.path "
-                "LIMIT ? OFFSET ?", (needle, *page))
+        sql = f"{select} WHERE instr(media.search_key, ?) > 0 ORDER BY media.path"
+        return f"{sql} LIMIT ? OFFSET ?", (needle, *page)
     low, high = _subtree_bounds(folder)
-    return (f"{select} WHERE (media.folder = ? OR (media.folder >= ? AND media.folder < ?))"
-            " AND instr(media.search_key, ?) > 0 ORDER BY media.path LIMIT ? OFFSET ?",
-            (folder, low, high, needle, *page))
+    sql = (f"{select} WHERE (media.folder = ? OR (media.folder >= ? AND media.folder < ?))"
+           " AND instr(media.search_key, ?) > 0 ORDER BY media.path")
+    return f"{sql} LIMIT ? OFFSET ?", (folder, low, high, needle, *page)
 
 
 def subfolder_query(folder: str) -> tuple[str, tuple[Any, ...]]:

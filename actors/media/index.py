@@ -27,12 +27,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from actors.media import _schema
-from actors.media._schema import ENTRY_COLUMNS, LISTING_COLUMNS
+from actors.media._schema import ENTRY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -314,11 +315,16 @@ class MediaIndex:
         """Drop entries (their posters and positions too) of ids not in ``existing_paths``."""
         existing = set(existing_paths)
         gone = sorted(self.media_ids() - existing)
-        for media_id in gone:
-            row = self._run(lambda c: c.execute(
-                "DELETE FROM media WHERE path = ? RETURNING poster", (media_id,)).fetchone())
-            self._run(lambda c: c.execute("DELETE FROM positions WHERE path = ?", (media_id,)))
-            self._remove_poster(row[0] if row else None)
+        def work(connection: sqlite3.Connection) -> list[str | None]:
+            posters = []
+            for media_id in gone:
+                row = connection.execute("DELETE FROM media WHERE path = ? RETURNING poster",
+                                         (media_id,)).fetchone()
+                connection.execute("DELETE FROM positions WHERE path = ?", (media_id,))
+                posters.append(row[0] if row else None)
+            return posters
+        for poster in self._run(work):
+            self._remove_poster(poster)
         return gone
 
     def stats(self) -> IndexStats:
@@ -342,4 +348,4 @@ def _entry(row: tuple[Any, ...]) -> Entry:
                  indexed_at)
 
 
-__all__ = ["Entry", "IndexStats", "ListingRow", "MediaIndex", "Stamp", "LISTING_COLUMNS"]
+__all__ = ["Entry", "IndexStats", "ListingRow", "MediaIndex", "Stamp"]

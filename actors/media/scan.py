@@ -22,9 +22,10 @@ import os
 import stat as stat_mode
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from actors.media.index import Entry, MediaIndex, Stamp
 

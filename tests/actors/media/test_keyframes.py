@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors.media.keyframes import keyframes_from_file, read_keyframes
-from tests.helpers.ffmpeg_tools import FFMPEG, packet_keyframes, probe, remux, _run
+from tests.helpers.ffmpeg_tools import FFMPEG, _run, packet_keyframes, probe, remux
 from tests.media_helpers import make_clip
 
 FPS = 24
