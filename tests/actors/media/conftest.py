@@ -1,21 +1,11 @@
-"""Clips shared by the track tests, made once per test session.
-
-Until ``actors/media.py`` becomes the ``actors/media/`` package, that module shadows the
-directory; giving it the directory as its ``__path__`` lets ``actors.media.tracks`` and
-its siblings import. Once the package exists this does nothing.
-"""
+"""Clips shared by the track tests, made once per test session."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-import actors.media
-
-if not hasattr(actors.media, "__path__"):
-    actors.media.__path__ = [str(Path(actors.media.__file__).with_suffix(""))]
-
-from tests.helpers.track_clips import make_film, make_video  # noqa: E402
+from tests.helpers.track_clips import make_film, make_video
 
 
 @pytest.fixture(scope="session")

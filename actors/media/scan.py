@@ -1,0 +1,199 @@
+"""The library scan: bring the media index up to date with the files under a root.
+
+``scan(root, index, probe, keyframes, poster, progress, should_stop)`` lists the media
+files, then visits them one at a time: a file whose stamp (size, mtime, inode) matches
+its entry costs one indexed lookup; a new or changed one is probed, gets its keyframes
+and a poster frame (from about 10 % in). Entries of files that are gone are removed.
+It starts no process itself: ``probe``, ``keyframes`` and ``poster`` are given by the
+caller, which decides how they run (nice, ionice, timeouts) - and since calls are made
+one at a time, a scan never has more than one of them running.
+
+A callable that raises counts as an error for that file and the scan goes on; the file
+is tried again on the next scan. ``should_stop()`` is asked between files.
+
+``LibraryScanner`` runs ``scan`` on its own thread at start and every ``interval``
+seconds, and keeps the latest ``ScanProgress`` for the log, the library page and
+``hlsctl scan``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_mode
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from actors.media.index import Entry, MediaIndex, Stamp
+
+log = logging.getLogger(__name__)
+
+MEDIA_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts",
+                            ".mpg", ".mpeg", ".flv", ".wmv", ".ogv", ".3gp"})
+POSTER_FRACTION = 0.10
+
+Probe = Callable[[Path], dict[str, Any]]
+KeyframeReader = Callable[[Path], tuple[float, ...]]
+PosterMaker = Callable[[Path, float, Path], None]
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """Where a scan is: files and bytes visited of the total, the file being indexed."""
+
+    done: int
+    total: int
+    bytes_done: int
+    bytes_total: int
+    current: str | None
+    started: float  # wall clock, for display
+    errors: int
+    indexed: int = 0  # files probed or completed by this scan
+    removed: int = 0
+    finished: bool = False
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+
+
+@dataclass(frozen=True)
+class Work:
+    """The callables a scan uses; ``progress`` is told after every file."""
+
+    probe: Probe
+    keyframes: KeyframeReader
+    poster: PosterMaker
+    progress: Callable[[ScanProgress], None]
+    should_stop: Callable[[], bool]
+
+
+def media_ids(root: Path) -> dict[str, os.stat_result]:
+    """Every visible media file under ``root`` (symlinks not followed): id -> stat."""
+    found: dict[str, os.stat_result] = {}
+    for folder, dirs, files in os.walk(root):  # os.walk does not enter symlinked folders
+        dirs[:] = sorted(name for name in dirs if not name.startswith("."))
+        for name in files:
+            path = os.path.join(folder, name)
+            if name.startswith(".") or Path(name).suffix.lower() not in MEDIA_SUFFIXES:
+                continue
+            stat = os.lstat(path)
+            if stat_mode.S_ISREG(stat.st_mode):
+                found[os.path.relpath(path, root).replace(os.sep, "/")] = stat
+    return found
+
+
+def _index_file(index: MediaIndex, path: Path, media_id: str, stamp: Stamp,
+                entry: Entry | None, work: Work) -> None:
+    """Fill in what ``entry`` lacks: probe, then keyframes and poster for video."""
+    if entry is None or entry.probe is None:
+        index.put_probe(media_id, stamp, work.probe(path))
+        entry = index.get(media_id, stamp)
+        assert entry is not None
+    if not entry.keyframes_complete and entry.video_codec is not None:
+        index.put_keyframes(media_id, stamp, tuple(work.keyframes(path)), complete=True)
+    if entry.poster is None and entry.video_codec is not None:
+        target = index.poster_path(media_id, stamp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work.poster(path, (entry.duration or 0.0) * POSTER_FRACTION, target)
+        index.set_poster(media_id, stamp, target)
+
+
+def _needs_work(entry: Entry | None) -> bool:
+    if entry is None or entry.probe is None:
+        return True
+    return entry.video_codec is not None and not (entry.keyframes_complete and entry.poster)
+
+
+def scan(root: Path, index: MediaIndex, probe: Probe, keyframes: KeyframeReader,
+         poster: PosterMaker, progress: Callable[[ScanProgress], None],
+         should_stop: Callable[[], bool]) -> ScanProgress:
+    """One pass over ``root``; returns the final progress (``finished`` unless stopped)."""
+    work = Work(probe, keyframes, poster, progress, should_stop)
+    files = media_ids(root)
+    removed = len(index.forget_missing(files))
+    state = ScanProgress(0, len(files), 0, sum(s.st_size for s in files.values()), None,
+                         time.time(), 0, removed=removed)
+    for media_id, stat in files.items():
+        if should_stop():
+            return state
+        state = _visit(index, root, media_id, stat, state, work)
+        progress(state)
+    state = replace(state, current=None, finished=True)
+    progress(state)
+    return state
+
+
+def _visit(index: MediaIndex, root: Path, media_id: str, stat: os.stat_result,
+           state: ScanProgress, work: Work) -> ScanProgress:
+    stamp = Stamp.of(stat)
+    entry = index.get(media_id, stamp)
+    indexed, errors = state.indexed, state.errors
+    if _needs_work(entry):
+        work.progress(replace(state, current=media_id))
+        try:
+            _index_file(index, root / media_id, media_id, stamp, entry, work)
+            indexed += 1
+        except Exception as error:  # one bad file must not stop the scan
+            log.warning("indexing %s failed: %s", media_id, error)
+            errors += 1
+    return replace(state, done=state.done + 1, bytes_done=state.bytes_done + stat.st_size,
+                   current=media_id, indexed=indexed, errors=errors)
+
+
+class LibraryScanner:
+    """Runs ``scan`` on one thread at start and every ``interval`` s until ``stop()``."""
+
+    def __init__(self, root: Path, index: MediaIndex, probe: Probe,
+                 keyframes: KeyframeReader, poster: PosterMaker, interval: float) -> None:
+        self._args = (root, index, probe, keyframes, poster)
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: ScanProgress | None = None
+        self._thread = threading.Thread(target=self._loop, name="library-scan", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Ask the scan to stop after its current file; True when the thread has ended."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def scan_now(self) -> None:
+        """Start the next pass without waiting for the interval."""
+        self._wake.set()
+
+    def progress(self) -> ScanProgress | None:
+        """The latest progress (of the running pass, or of the last one)."""
+        with self._lock:
+            return self._latest
+
+    def _report(self, progress: ScanProgress) -> None:
+        with self._lock:
+            previous, self._latest = self._latest, progress
+        decile = int(progress.fraction * 10)
+        new_pass = previous is None or previous.started != progress.started
+        if progress.current and (new_pass or decile > int(previous.fraction * 10)):
+            log.info("library scan: %d%% (%d/%d files), at %s", decile * 10, progress.done,
+                     progress.total, progress.current)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                final = scan(*self._args, self._report, self._stopping.is_set)
+                log.info("library scan: %d files, %d indexed, %d removed, %d errors in %.1fs",
+                         final.total, final.indexed, final.removed, final.errors,
+                         time.time() - final.started)
+            except Exception:  # the next pass tries again
+                log.exception("library scan failed")
+            self._wake.wait(self._interval)
+            self._wake.clear()
