@@ -216,12 +216,10 @@ def parse_secret(text: str) -> bytes:
     ``openssl rand -hex 32``.
     """
     digits = text.strip().lower()
-    if len(digits) < 2 * MIN_SECRET_BYTES or len(digits) % 2:
-        raise ValueError(f"must be an even number of hex digits, at least {2 * MIN_SECRET_BYTES}")
-    try:
-        secret = bytes.fromhex(digits)
-    except ValueError:
-        raise ValueError("must be hex digits only (make one with: openssl rand -hex 32)") from None
+    if not re.fullmatch(r"(?:[0-9a-f]{2})+", digits) or len(digits) < 2 * MIN_SECRET_BYTES:
+        raise ValueError(f"must be an even number of hex digits, at least {2 * MIN_SECRET_BYTES}"
+                         " (make one with: openssl rand -hex 32)")
+    secret = bytes.fromhex(digits)
     if len(set(digits)) < MIN_DISTINCT_HEX_DIGITS:
         raise ValueError("looks like a pattern, not random (make one with: openssl rand -hex 32)")
     return secret
