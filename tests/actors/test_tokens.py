@@ -11,11 +11,12 @@ import re
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors import tokens
 from actors.tokens import InvalidToken, SessionClaims
@@ -29,9 +30,9 @@ ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def typical(**changes: object) -> SessionClaims:
-    values: dict[str, object] = dict(
-        media="movies/Big Buck Bunny (2008).mkv", profile="720p", renditions=("copy", "720p", "480p"),
-        audio=0, subtitles=None, burn=None, start=0, created=int(NOW), nonce=bytes(range(8)))
+    values: dict[str, object] = {
+        "media": "movies/Big Buck Bunny (2008).mkv", "profile": "720p", "renditions": ("copy", "720p", "480p"),
+        "audio": 0, "subtitles": None, "burn": None, "start": 0, "created": int(NOW), "nonce": bytes(range(8))}
     values.update(changes)
     return SessionClaims(**values)  # type: ignore[arg-type]
 
@@ -164,7 +165,7 @@ def test_a_correctly_signed_payload_of_another_version_is_refused() -> None:
         check(encode(bytes(payload) + mac))
 
 
-@pytest.mark.parametrize("bad", [dict(media=""), dict(start=-1), dict(audio=-2), dict(created=-5)])
+@pytest.mark.parametrize("bad", [{"media": ""}, {"start": -1}, {"audio": -2}, {"created": -5}])
 def test_unencodable_claims_are_refused_at_issue(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         tokens.issue(typical(**bad), SECRET)
@@ -255,20 +256,25 @@ def test_secret_file_readable_by_others_or_corrupt_stops_start_up(tmp_path: Path
         tokens.load_or_create_secret(tmp_path)
 
 
+def create_together(work: Path, creators: int) -> list[bytes]:
+    barrier, found = threading.Barrier(creators), []
+
+    def create() -> None:
+        barrier.wait(timeout=10)
+        found.append(tokens.load_or_create_secret(work))
+
+    threads = [threading.Thread(target=create) for _ in range(creators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return found
+
+
 def test_threads_creating_the_secret_at_once_agree(tmp_path: Path) -> None:
     for round_number in range(20):
         work = tmp_path / str(round_number)
-        barrier, found = threading.Barrier(8), []
-
-        def create() -> None:
-            barrier.wait(timeout=10)
-            found.append(tokens.load_or_create_secret(work))
-
-        threads = [threading.Thread(target=create) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=10)
+        found = create_together(work, 8)
         assert len(found) == 8 and len(set(found)) == 1
         assert sorted(p.name for p in work.iterdir()) == [tokens.SECRET_FILE]
 
