@@ -35,12 +35,16 @@ STOP_TIMEOUT = 5.0
 CLUSTER_PORTS = ("127.0.0.1:6551", "127.0.0.1:6552", "127.0.0.1:6553")
 SINGLE_PORT = "127.0.0.1:6543"
 SHIPPED_LISTEN = "listen 127.0.0.1:8080;"
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "X-Session-Id, Retry-After"}
 WORK_DIRS = {"node1": "var/cluster/node1/work", "node2": "var/cluster/node2/work",
              "node3": "var/cluster/node3/work", "main": "var/work"}
 
 
 class _StandInHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per answer (flushed by the base class), so no Nagle/delayed-ACK stalls.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _StandInServer
 
     def setup(self) -> None:
@@ -69,11 +73,11 @@ class _StandInHandler(BaseHTTPRequestHandler):
 
     def redirect_to_file(self, relative: str) -> None:
         self.send(200, b"", {"X-Accel-Redirect": f"/_segments/{self.server.name}/{relative}",
-                             "Content-Type": "video/mp2t"})
+                             "Content-Type": "video/mp2t", "Cache-Control": "max-age=3600"})
 
     def send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
-        for name, value in {**headers, "X-Hlsd-Node": self.server.name}.items():
+        for name, value in {**headers, **CORS, "X-Hlsd-Node": self.server.name}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -200,7 +204,7 @@ class Front:
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return Answer(response.status, dict(response.getheaders()), response.read())
+            return Answer(response.status, response.getheaders(), response.read())
         finally:
             connection.close()
 
@@ -243,8 +247,15 @@ def alive(pid: int) -> bool:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: dict[str, str]
+    header_list: list[tuple[str, str]]
     body: bytes
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self.header_list)
+
+    def values(self, name: str) -> list[str]:
+        return [value for key, value in self.header_list if key.lower() == name.lower()]
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -60,7 +60,7 @@ def front(tmp_path: Path, nodes: list[StandInNode]) -> Iterator[Front]:
 def test_nginx_accepts_the_shipped_config_unchanged(tmp_path: Path, config: str) -> None:
     (tmp_path / "var" / "nginx").mkdir(parents=True)
     result = subprocess.run(nginx_command(tmp_path, str(CONFIG / config), test_only=True),
-                            capture_output=True, text=True, timeout=30)
+                            check=False, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "emerg" not in result.stderr and "warn" not in result.stderr, result.stderr
 
@@ -119,8 +119,9 @@ def test_x_accel_redirect_serves_the_segment_file_from_the_nodes_work_dir(tmp_pa
         answer = front.request("GET", f"/hls/{token}/720p/3.ts", source=OUTSIDER)
         assert answer.status == 200 and answer.body == segment.read_bytes()
         assert answer.headers["Content-Type"] == "video/mp2t"
-        assert answer.headers["Access-Control-Allow-Origin"] == "*"
-        assert answer.headers["X-Hlsd-Node"] == home
+        assert answer.values("Access-Control-Allow-Origin") == ["*"]
+        assert answer.values("X-Hlsd-Node") == [home]
+        assert answer.values("Cache-Control") == ["max-age=3600"]
         part = front.request("GET", f"/hls/{token}/720p/3.ts", headers={"Range": "bytes=1000-1999"})
         assert part.status == 206 and part.body == segment.read_bytes()[1000:2000]
         for direct in (f"/_segments/{home}/{token}/720p/3.ts", "/_segments/", "/_segments/elsewhere/x.ts"):
@@ -175,7 +176,6 @@ def open_idle(port: int, count: int) -> list[socket.socket]:
     return held
 
 
-@pytest.mark.slow
 def test_a_thousand_idle_connections_do_not_delay_a_normal_request(front: Front) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < IDLE_CONNECTIONS + 200:
