@@ -11,6 +11,7 @@ connections do not slow a normal request.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import socket
 import statistics
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paste.deploy.loadwsgi import SERVER, loadcontext
+from pyramid.paster import get_appsettings
 
 from actors import tokens
 from tests.helpers.front import CONFIG, WORK_DIRS, Front, StandInNode, nginx_command
@@ -195,3 +198,20 @@ def test_a_thousand_idle_connections_do_not_delay_a_normal_request(front: Front)
     print(f"median latency: {statistics.median(before) * 1e3:.2f} ms idle-free, "
           f"{statistics.median(during) * 1e3:.2f} ms with {IDLE_CONNECTIONS} idle connections")
     assert delay < 1.0 and max(during) < 1.0, (before, during)
+
+
+def test_the_cluster_nodes_are_the_ones_nginx_proxies_to_and_serves_files_of() -> None:
+    """config/cluster/nodeN.ini and config/nginx.conf name the same ports and work dirs."""
+    shipped = (CONFIG / "nginx.conf").read_text()
+    secrets_seen = set()
+    for number in (1, 2, 3):
+        ini = CONFIG / "cluster" / f"node{number}.ini"
+        app = get_appsettings(str(ini))
+        server = loadcontext(SERVER, f"config:{ini}", name="main").config()
+        assert app["hls.instance"] == f"node{number}"
+        assert shipped.count(f"server 127.0.0.1:{server['port']} ") == 2
+        alias = re.search(rf"location /_segments/node{number}/ {{\s*alias ([^;]+);", shipped)
+        assert alias and (CONFIG.parent / alias.group(1)).resolve() == Path(app["hls.work_dir"]).resolve()
+        assert server["trusted_proxy"] == "127.0.0.1"
+        secrets_seen.add(tokens.parse_secret(app["hls.session_secret"]))
+    assert len(secrets_seen) == 1
