@@ -11,7 +11,6 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -195,27 +194,29 @@ def test_every_plausible_forgery_is_decided_by_one_compare_digest_of_16_bytes(
     assert calls == [(tokens.MAC_SIZE, tokens.MAC_SIZE)] * 5
 
 
-def median_seconds(call: Callable[[], object], rounds: int = 15, batch: int = 200) -> float:
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(batch):
-            try:
-                call()
-            except InvalidToken:
-                pass
-        samples.append((time.perf_counter() - started) / batch)
-    return statistics.median(samples)
+def batch_seconds(token: str, batch: int = 100) -> float:
+    started = time.perf_counter()
+    for _ in range(batch):
+        try:
+            check(token)
+        except InvalidToken:
+            pass
+    return (time.perf_counter() - started) / batch
 
 
 def test_a_wrong_first_byte_costs_what_a_wrong_last_byte_costs() -> None:
-    """Loose on purpose (shared CPU): an early exit would show as a large ratio."""
+    """Equal work: measured here 1.0-1.1 apart; skipping the HMAC for a bad version byte
+    (an early exit) measured 1.8-1.9. Batches of the three forgeries alternate, so a
+    burst of load hits all three. The structural guarantee is the test above."""
     token = tokens.issue(typical(), SECRET)
-    mac_start = len(raw_bytes(token)) - tokens.MAC_SIZE
-    first_payload, last_mac = forged(token, 0), forged(token, len(raw_bytes(token)) - 1)
-    first_mac = forged(token, mac_start)
-    costs = [median_seconds(lambda t=t: check(t)) for t in (first_payload, first_mac, last_mac)]
-    assert max(costs) / min(costs) < 2.0, costs
+    size = len(raw_bytes(token))
+    forgeries = [forged(token, 0), forged(token, size - tokens.MAC_SIZE), forged(token, size - 1)]
+    samples: list[list[float]] = [[], [], []]
+    for _ in range(40):
+        for index, forgery in enumerate(forgeries):
+            samples[index].append(batch_seconds(forgery))
+    costs = [statistics.median(column) for column in samples]
+    assert max(costs) / min(costs) < 1.4, costs
 
 
 @pytest.mark.parametrize("text", [

@@ -91,8 +91,8 @@ class _StandInHandler(BaseHTTPRequestHandler):
 class _StandInServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _StandInHandler)
+    def __init__(self, name: str, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _StandInHandler)
         self.name = name
         self.seen: list[str] = []
         self.connections: set[socket.socket] = set()
@@ -103,11 +103,12 @@ class StandInNode:
     """A stand-in for one hlsd node (see the module docstring)."""
 
     name: str
+    port: int = 0
     server: _StandInServer = field(init=False)
     thread: threading.Thread = field(init=False)
 
     def __post_init__(self) -> None:
-        self.server = _StandInServer(self.name)
+        self.server = _StandInServer(self.name, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"stand-in {self.name}",
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()

@@ -30,6 +30,7 @@ from tests.helpers.front import CONFIG, WORK_DIRS, Front, StandInNode, nginx_com
 SECRET = bytes(range(32))
 OUTSIDER = "127.0.0.5"
 IDLE_CONNECTIONS = 1000
+FAIL_TIMEOUT = float(re.findall(r"fail_timeout=(\d+)s", (CONFIG / "nginx.conf").read_text())[0])
 
 
 def session_token(number: int) -> str:
@@ -106,6 +107,22 @@ def test_a_dead_nodes_sessions_move_to_another_node_with_no_error(front: Front, 
     created = front.request("POST", "/api/v1/sessions", body=b'{"media": "a.mkv"}',
                             headers={"Content-Type": "application/json"})
     assert created.status == 200 and created.json()["node"] != dead.name
+
+
+def test_a_node_that_returns_gets_its_sessions_back_after_fail_timeout(
+        front: Front, nodes: list[StandInNode]) -> None:
+    sessions = [session_token(number) for number in range(12)]
+    homes = {token: node_of(front, token) for token in sessions}
+    dead = next(node for node in nodes if node.name == homes[sessions[0]])
+    dead.stop()
+    assert all(node_of(front, token) != dead.name for token in sessions)
+    returned = StandInNode(dead.name, int(dead.address.rsplit(":", 1)[1]))
+    nodes.append(returned)
+    # nginx counts fail_timeout in whole seconds: up to one more second before it retries.
+    deadline = time.monotonic() + FAIL_TIMEOUT + 3.0
+    while (now := {token: node_of(front, token) for token in sessions}) != homes:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("config", ["nginx.conf", "nginx-single.conf"])
