@@ -219,3 +219,11 @@ def plant_orphan(ledger: ProcessLedger, instance: str) -> ffmpeg.ProcessHandle:
     orphan = tagged_sleep(ledger, tag, cwd=run)
     (path / ffmpeg.OWNER_FILE).write_text(json.dumps({"pid": gone.pid, "start": start}))
     return orphan
+
+
+def finish_run(ledger: ProcessLedger, handle: ffmpeg.ProcessHandle) -> None:
+    """What a transcoder does at the end of a run: stop (harmless if exited), remove dirs."""
+    ffmpeg.stop_process_group(handle, 1.0)
+    tag = handle.tag
+    assert ffmpeg.remove_run_dir(ledger.work_dir, tag.instance, tag.session, tag.run)
+    ffmpeg.release_instance_dir(ledger.work_dir, tag.instance)
