@@ -195,11 +195,18 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
     log = tmp_path / "hlsd.log"
     with log.open("wb") as out:
         process = subprocess.Popen([str(PSERVE), str(ini)], stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   cwd=REPO, env=_server_env(),
                                    preexec_fn=_die_with_parent)
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
     started.url = _wait_for_url(started, time.monotonic() + timeout)
     return started
+
+
+def _server_env() -> dict[str, str]:
+    """This checkout first on the path: pserve's own directory would otherwise win, and
+    an editable install of another checkout would be the one under test."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
 
 def _wait_for_url(server: Server, deadline: float) -> str:

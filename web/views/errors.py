@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+from urllib.parse import unquote_to_bytes
 
-from pyramid.exceptions import PredicateMismatch
+from pyramid.exceptions import PredicateMismatch, URLDecodeError
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import render_to_response
 from pyramid.request import Request
@@ -15,6 +16,8 @@ from pyramid.view import exception_view_config, notfound_view_config
 from actors.errors import (HlsError, Invalid, NotFound, NotMedia, SessionFailed, Unavailable,
                            Unplayable)
 from web.routes import PAGE_ROUTES
+
+PAGE_PREFIXES = ("/watch/",)  # of the page routes other than "/", for paths no route matched
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,34 @@ def method_not_allowed(request: Request) -> Response:
     return response
 
 
+@exception_view_config(URLDecodeError)
+def undecodable_path(error: URLDecodeError, request: Request) -> Response:
+    """A path whose percent-escapes are not UTF-8 (``/%ff``): Pyramid raises this while
+    matching routes, so no route matched; the page routes' prefixes pick the HTML page.
+    Nothing here may touch ``request.path``: it would decode, and raise, again."""
+    path = raw_path(request)
+    page = path == "/" or path.startswith(PAGE_PREFIXES)
+    return error_response(request, 400, "bad_request", f"the path {path} is not UTF-8", page=page)
+
+
+@exception_view_config(UnicodeDecodeError)
+def undecodable_query(error: UnicodeDecodeError, request: Request) -> Response:
+    """A view read a query value whose escapes are not UTF-8 (``?start=%ff``): the client's
+    fault, so a 400. Any other UnicodeDecodeError is a bug, and answered as one."""
+    if query_is_utf8(request):
+        return internal_error(error, request)
+    return error_response(request, 400, "bad_request", "the query string is not UTF-8")
+
+
+def query_is_utf8(request: Request) -> bool:
+    raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace").replace(b"+", b" ")
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @exception_view_config(HTTPException)
 def http_error(error: HTTPException, request: Request) -> Response:
     """Any other HTTP error Pyramid or WebOb raises (and web.access's refusals)."""
@@ -68,14 +99,18 @@ def http_error(error: HTTPException, request: Request) -> Response:
 @exception_view_config(Exception)
 def internal_error(error: Exception, request: Request) -> Response:
     """A bug: logged with its traceback, answered without it."""
-    log.exception("%s %s failed", request.method, request.path_qs)
+    log.exception("%s %s?%s failed", request.method, raw_path(request),
+                  request.environ.get("QUERY_STRING", ""))
     return error_response(request, 500, "internal", "internal server error")
 
 
 def error_response(request: Request, status: int, error: str, detail: str,
-                   retry_after: int | None = None) -> Response:
-    route = request.matched_route
-    if route is not None and route.name in PAGE_ROUTES and request.method in ("GET", "HEAD"):
+                   retry_after: int | None = None, page: bool | None = None) -> Response:
+    """``page``: the HTML page or JSON; by default, as the matched route says."""
+    if page is None:
+        route = request.matched_route
+        page = route is not None and route.name in PAGE_ROUTES
+    if page and request.method in ("GET", "HEAD"):
         response = render_to_response("web:templates/error.jinja2",
                                       {"status": status, "error": error, "detail": detail}, request)
     else:
@@ -86,6 +121,13 @@ def error_response(request: Request, status: int, error: str, detail: str,
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="hlsd"'
     return response
+
+
+def raw_path(request: Request) -> str:
+    """The path as the client sent it, for messages and logs; never raises, whatever its
+    bytes (undecodable ones are shown as ``\\xff``)."""
+    sent = request.environ.get("SCRIPT_NAME", "") + request.environ.get("PATH_INFO", "")
+    return sent.encode("latin-1", "backslashreplace").decode("utf-8", "backslashreplace")
 
 
 def allowed_methods(request: Request) -> list[str]:
