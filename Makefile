@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HLSJS := web/static/vendor/hls.min.js
 APT_PACKAGES_RUN := ffmpeg
-APT_PACKAGES_TEST := ffmpeg chromium
+APT_PACKAGES_TEST := ffmpeg chromium nginx-light
 APT_PACKAGES_BENCH := ffmpeg nginx-light wrk
 
 .PHONY: run test chaos bench setup clean
