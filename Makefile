@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HLSJS := web/static/vendor/hls.min.js
 APT_PACKAGES_RUN := ffmpeg
-APT_PACKAGES_TEST := ffmpeg chromium
+APT_PACKAGES_TEST := ffmpeg chromium nginx-light
 APT_PACKAGES_BENCH := ffmpeg nginx-light wrk
 
 .PHONY: run test chaos bench setup clean
@@ -41,6 +41,8 @@ $(HLSJS): package.json
 	cp node_modules/hls.js/dist/hls.min.js $@
 
 # Installs the Debian packages whose commands are missing (root), or says what to install.
+# A policy-rc.d for the time of the install keeps Debian from starting nginx (or any other
+# service) system-wide: hlsd's tests and `make cluster` start their own, and stop them.
 os-packages:
 	@missing=""; for p in $(PACKAGES); do \
 	  case $$p in nginx-light) c=nginx;; *) c=$$p;; esac; \
@@ -49,7 +51,11 @@ os-packages:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
+	    guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; \
+	    fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    status=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
 	  else \
 	    echo "hlsd needs these Debian packages: sudo apt-get install$$missing"; exit 1; \
 	  fi; \

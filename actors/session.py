@@ -2,12 +2,12 @@
 
 Owns: a supervisor of its own (dynamic, transient children, ``hls.restart_intensity``)
 holding the current transcoder; the segments that transcoder has announced; the
-requests waiting for a segment (deferred replies, each bounded by a "wait" timer); the
-idle deadline (a timer re-armed by every request).
+requests waiting for a segment (deferred replies, each bounded by a ``SegmentWait``
+timer); the idle deadline (a timer re-armed by every request).
 
 Takes: ``RequestSegment``, ``Heartbeat``, ``StopSession``, ``GetState``, ``InjectFault``
 from the web; ``TranscoderReady``, ``SegmentReady``, ``RunFinished`` from transcoders;
-``ChildExited`` from its supervisor; timeouts ``idle``, ``expire`` and ``wait:P:N``.
+``ChildExited`` from its supervisor; timeouts ``Timer.IDLE``, ``Timer.EXPIRE``, ``SegmentWait``.
 
 Playback rules: a ready segment is answered at once (with an open file, so a later
 delete cannot tear it); one the running FFmpeg will reach soon is waited for; any
@@ -37,24 +37,9 @@ from actors.faults import FFMPEG_SIGNALS
 from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind, Link,
                            LinkedActor, Restart, StartChild, StateMachine, Strategy,
                            Supervisor, SupervisorFlags, stop_child, tell_if_alive)
-from actors.messages import (
-    Begin,
-    FfmpegStarted,
-    GetState,
-    Heartbeat,
-    InjectFault,
-    RequestSegment,
-    Resume,
-    RunFinished,
-    SegmentReady,
-    SegmentWait,
-    SignalFfmpeg,
-    StopRun,
-    StopSession,
-    Suspend,
-    Timer,
-    TranscoderReady,
-)
+from actors.messages import (Begin, FfmpegStarted, GetState, Heartbeat, InjectFault,
+                             RequestSegment, Resume, RunFinished, SegmentReady, SegmentWait,
+                             SignalFfmpeg, StopRun, StopSession, Suspend, Timer, TranscoderReady)
 from actors.runs import TRANSITIONS, Run, SessionState
 from actors.runtime import Runtime
 from actors.transcoder import Transcoder
