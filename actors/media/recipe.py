@@ -6,7 +6,7 @@ arguments (after argv[0]) for a run that writes ``out_dir/{n}.ts`` from segment
 one line per finished segment, in order, starting with ``start_segment``. A run that is
 stopped lists the segment it was writing too: ``reaches_its_boundary`` tells.
 
-The FFmpeg recipe, and why (each point is checked by tests/actors/test_media.py):
+The FFmpeg recipe, and why (each point is checked by tests/actors/media/test_recipe.py):
 
 - Output goes through the segment muxer with ``-segment_times`` set to the playlist's
   boundaries and ``-segment_start_number``, so a run's numbering matches the playlist
