@@ -19,6 +19,7 @@ from tests.faults.invariants import (
     take_baseline,
 )
 from tests.faults.players import (
+    first_request,
     InProcessClient,
     Player,
     answer_bound,
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def transcoder_pid(client, session: str) -> int:
+    if (session_state(client, session) or {}).get("run") is None:
+        first_request(client, session)  # lazy start: FFmpeg starts at the first segment request
     return wait_for(lambda: (session_state(client, session) or {}).get("transcoder_pid"), 10,
                     "a transcoder started its FFmpeg")
 
