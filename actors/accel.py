@@ -8,8 +8,8 @@ the session already opened, at ``<work_dir>/<instance>/serve-<ms>-<hex>.ts``: de
 the run dir never touches it, and the run dir goes as fast as before.
 
 Guarantees:
-- A link is made only for a segment still linked in its run dir (checked through the
-  open file: a segment already deleted is streamed by hlsd instead, never named to nginx).
+- A link is made from the open file of a complete segment: when that is impossible (its
+  last name is gone, the dir is unwritable), hlsd streams the open file itself.
 - Links are plain files in the instance dir, never dirs: they are no session work dir
   (SPEC invariant 2 counts those) and the sweep of run dirs never sees them.
 - ``sweep_links`` removes links older than ``LINK_GRACE``; the reaper calls it on every
@@ -40,9 +40,14 @@ def link_for_proxy(work_dir: Path, instance: str, opened: BinaryIO) -> str | Non
     directory = ffmpeg.instance_dir(work_dir, instance)
     name = f"{PREFIX}{int(time.time() * 1000)}-{secrets.token_hex(6)}.ts"
     try:
-        # Through the open file, not its name: a segment unlinked since it was opened
-        # (nlink 0) cannot be linked again, and the name may point elsewhere by now.
-        os.link(f"/proc/self/fd/{opened.fileno()}", directory / name, follow_symlinks=True)
+        # Through the open file, not its name (which may be gone by now): linkat() with
+        # AT_SYMLINK_FOLLOW on /proc/self/fd/N links the inode itself, and fails for one
+        # no name links any more (nlink 0). A dir fd makes os.link use linkat().
+        parent = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(f"/proc/self/fd/{opened.fileno()}", name, dst_dir_fd=parent, follow_symlinks=True)
+        finally:
+            os.close(parent)
     except OSError as error:
         log.debug("segment %s streamed by hlsd: %s", getattr(opened, "name", "?"), error)
         return None
