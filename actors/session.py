@@ -108,9 +108,9 @@ class Session(LinkedActor):
     def cleanup(self, exit: Exit) -> None:
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
-        # A crashed session is restarted (transient): its players retry rather than give up.
-        ended = (Unavailable(f"session {self.short} is restarting", retry_in=1) if exit.abnormal
-                 else NotFound(f"session {self.short} has ended"))
+        # Only a client's stop ends a wait for good; else retry: the token resumes the session.
+        ended = (NotFound(f"session {self.short} has ended") if self.stop_cause == "client"
+                 else Unavailable(f"session {self.short} is restarting", retry_in=1))
         for futures in self.waiters.values():
             for future in futures:
                 _fail(future, ended)
