@@ -89,6 +89,7 @@ class Session(LinkedActor):
         self.waiters: dict[SegmentWait, list[pykka.ThreadingFuture[Any]]] = {}
         self.stop_replies: list[pykka.ThreadingFuture[Any]] = []
         self.stop_cause = "shutdown"
+        self.failure: HlsError | None = None  # why transcoding gave up: every waiter's answer
         runtime.directory.register(session_id, self.actor_ref, plan)
 
     # --- life ---------------------------------------------------------------------------
@@ -109,8 +110,9 @@ class Session(LinkedActor):
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
         # Only a client's stop ends a wait for good; else retry: the token resumes the session.
-        ended = (NotFound(f"session {self.short} has ended") if self.stop_cause == "client"
-                 else Unavailable(f"session {self.short} is restarting", retry_in=1))
+        ended = self.failure or (NotFound(f"session {self.short} has ended")
+                                 if self.stop_cause == "client" else
+                                 Unavailable(f"session {self.short} is restarting", retry_in=1))
         for futures in self.waiters.values():
             for future in futures:
                 _fail(future, ended)
@@ -340,11 +342,7 @@ class Session(LinkedActor):
                 run, self.run = self.run, None  # its transcoder went down with the supervisor
                 self._start_run(run.profile, self._resume_point(run))
             return
-        failure = SessionFailed(f"transcoding failed: {exit.detail}")
-        for futures in self.waiters.values():
-            for future in futures:
-                _fail(future, failure)
-        self.waiters.clear()
+        self.failure = SessionFailed(f"transcoding failed: {exit.detail}")
         self.stop_cause = "crash"
         self.exit(Exit(ExitKind.NORMAL, f"failed: {exit.detail}"))
 

@@ -113,11 +113,12 @@ def test_beyond_the_restart_intensity_the_session_ends_and_its_client_gets_an_er
     if condition == "playing":  # it was waiting when the session gave up: a clear error
         assert player.error is not None and player.error.clear_error, player.error
         assert player.error.status in (404, 502)
+        assert not session_nodes(scenario.system.tree())
     else:  # it came after the session ended: its token starts a new life, which plays
         assert player.error is None, f"playback broke: {player.error} ({player.statuses})"
         assert sorted(player.segments) == list(SEGMENTS)
+        assert len(session_nodes(scenario.system.tree())) == 1  # one new life, from the token
     assert player.longest <= answer_bound(settings.segment_wait)
-    assert not session_nodes(scenario.system.tree())
     scenario.finish_cleanly(tmp_path)
 
 

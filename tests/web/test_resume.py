@@ -31,7 +31,8 @@ BEFORE = 3  # segments read before the restart; the next one is read after it
 @pytest.fixture(scope="module")
 def resume_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("resume-media")
-    make_clip(root / "clip.mp4", 24, width=640, height=360, gop=2)
+    # Long enough that FFmpeg is still there (paused ahead of the player) at the restart.
+    make_clip(root / "clip.mp4", 80, width=320, height=180, gop=2)
     return root
 
 
