@@ -6,6 +6,8 @@ Retry-After as players do) plays a 40 s clip through nginx; at 50 % the node ser
 segments is killed with SIGKILL. The player gets every segment (decoded together with
 FFmpeg: no error, the full duration); the killed node's FFmpeg are gone within 1 s;
 supervisord starts the node again, and its start-up sweep removes the dead runs' dirs.
+And a rolling restart of the three nodes (supervisorctl restart, one after the other)
+while three players play: every player gets every segment, decoded with no error.
 Stopping supervisord stops everything: no process of the test is left.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -212,3 +215,57 @@ def fetch(cluster: Cluster, path: str, patience: float = 30.0) -> tuple[bytes, s
             return body, headers.get("X-Hlsd-Node", "?")
         assert status == 503 and time.monotonic() < deadline, (status, body, cluster.logs())
         time.sleep(min(float(headers.get("Retry-After", 1)), 0.5))
+
+
+def play(cluster: Cluster, media: str, into: dict[str, object]) -> None:
+    """A player thread: opens a session and reads every segment at 4x real time."""
+    try:
+        status, _, body = cluster.get(f"/media/{media}/master.m3u8")
+        assert status == 200, (status, body)
+        variant = m3u8.loads(body.decode()).playlists[0].uri
+        playlist = m3u8.loads(cluster.get(variant)[2].decode())
+        segments = []
+        for segment in playlist.segments:
+            started = time.monotonic()
+            segments.append(fetch(cluster, segment.uri)[0])
+            time.sleep(max(0.0, segment.duration / SPEED - (time.monotonic() - started)))
+        into["stream"] = b"".join(segments)
+    except BaseException as error:  # the test reports it
+        into["error"] = error
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_rolling_restart_of_every_node_while_three_players_play(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    make_clip(media / "film.mp4", 60, width=320, height=180, gop=2)
+    cluster = Cluster(tmp_path / "checkout", media)
+    conf = cluster.root / "config/cluster/supervisord.conf"
+    try:
+        for name in NODES:
+            cluster.wait_serving(name)
+        results = [{} for _ in range(3)]
+        players = [threading.Thread(target=play, args=(cluster, "film.mp4", result), daemon=True)
+                   for result in results]
+        for player in players:
+            player.start()
+        time.sleep(2)
+        for name in NODES:  # one after the other: SIGTERM, wait for the exit, start, RUNNING
+            done = subprocess.run([str(BIN / "supervisorctl"), "-c", str(conf), "restart", f"node:{name}"],
+                                  capture_output=True, text=True, timeout=40, env=server_env())
+            assert "started" in done.stdout, (done.stdout, done.stderr)
+        for player in players:
+            player.join(60)
+        assert not any(player.is_alive() for player in players)
+        for result in results:
+            assert "error" not in result, result.get("error")
+            stream = tmp_path / "played.ts"
+            stream.write_bytes(result["stream"])
+            errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(stream), "-f", "null", "-"],
+                                    capture_output=True, text=True, timeout=60).stderr
+            assert errors == ""
+    finally:
+        cluster.stop()
+    for name in NODES:
+        assert tagged(cluster, name) == [], f"FFmpeg of {name} left running"
