@@ -151,4 +151,5 @@ def test_a_stop_under_a_restarting_sessions_supervisor_never_answers_503(start_h
     assert all(answer.elapsed <= scenario.settings.kill_grace + 5.5 for answer in answers), answers
     for session in sessions:
         gone(client, session, timeout=1)
+    wait_for(lambda: scenario.system.tree()["total_restarts"] == 1, 5, "the root restarted the sessions supervisor")
     scenario.finish_cleanly(tmp_path)
