@@ -1,4 +1,5 @@
-# hlsd: `make run` serves config/development.ini, `make test` runs every test.
+# hlsd: `make run` serves config/development.ini, `make test` runs every test,
+# `make cluster` runs nginx in front of 3 nodes (config/cluster/) until Ctrl-C.
 # Each target does all the set-up it needs, idempotently.
 
 PYTHON ?= python3
@@ -6,10 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HLSJS := web/static/vendor/hls.min.js
 APT_PACKAGES_RUN := ffmpeg
+# The tests run a real nginx in front of hlsd.
 APT_PACKAGES_TEST := ffmpeg chromium nginx-light
 APT_PACKAGES_BENCH := ffmpeg nginx-light wrk
+APT_PACKAGES_CLUSTER := ffmpeg nginx-light
 
-.PHONY: run test chaos bench setup clean
+.PHONY: run test chaos bench cluster setup clean
 
 run: setup
 	$(BIN)/python -m web.scripts.sample config/development.ini
@@ -18,6 +21,15 @@ run: setup
 test: setup
 	@$(MAKE) --no-print-directory os-packages PACKAGES="$(APT_PACKAGES_TEST)"
 	$(BIN)/pytest
+
+# In the foreground: Ctrl-C makes supervisord stop nginx, then the nodes (each stops its
+# FFmpeg), then exit; nothing is left behind. Logs: var/cluster/log/.
+cluster: setup
+	@$(MAKE) --no-print-directory os-packages PACKAGES="$(APT_PACKAGES_CLUSTER)"
+	$(BIN)/python -m web.scripts.sample config/development.ini
+	mkdir -p var/nginx var/cluster/log
+	@echo "hlsd cluster: http://127.0.0.1:8080 (nodes on 127.0.0.1:6551-6553); Ctrl-C stops it"
+	$(BIN)/supervisord -n -c config/cluster/supervisord.conf
 
 chaos: setup
 	$(BIN)/python -m tests.chaos --minutes 10
@@ -32,7 +44,7 @@ setup: $(VENV)/.installed $(HLSJS)
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,cluster]'
 	touch $@
 
 $(HLSJS): package.json

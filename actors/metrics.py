@@ -20,6 +20,8 @@ class Metrics:
         Gauge("hlsd_transcoders", "Transcoder runs alive", registry=r).set_function(transcoders)
         Gauge("hlsd_ffmpeg_processes", "FFmpeg processes running", registry=r).set_function(ffmpeg_processes)
         self.sessions_created = Counter("hlsd_sessions_created", "Sessions created", registry=r)
+        self.sessions_resumed = Counter("hlsd_sessions_resumed",
+                                        "Sessions re-created from their token", registry=r)
         self.restarts = Counter("hlsd_transcoder_restarts", "Transcoders restarted after a crash", registry=r)
         self.seeks = Counter("hlsd_seeks", "New transcoder runs started for a seek", registry=r)
         self.stops = Counter("hlsd_session_stops", "Sessions (or their FFmpeg) stopped, by cause",

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Hashable
 
-from actors import ffmpeg
+from actors import accel, ffmpeg
 from actors.kernel import Link, LinkedActor
 from actors.messages import Timer
 from actors.runtime import Runtime
@@ -31,6 +31,7 @@ def sweep_once(runtime: Runtime) -> ffmpeg.SweepReport:
     started = time.monotonic()
     report = ffmpeg.sweep(settings.work_dir, settings.instance, runtime.live.runs,
                          grace=settings.kill_grace)
+    accel.sweep_links(settings.work_dir, settings.instance)
     elapsed = time.monotonic() - started
     if report.killed:
         runtime.metrics.reaped.inc(report.killed)

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Hashable
 
 import pykka
 
-from actors import media
+from actors import media, tokens
 from actors.errors import HlsError, NotFound, SessionFailed, Unavailable
 from actors.faults import FFMPEG_SIGNALS
 from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind, Link,
@@ -57,17 +57,16 @@ class Session(LinkedActor):
         super().__init__(link, runtime.timers)
         self.runtime = runtime
         self.settings = runtime.settings
-        self.id = session_id
+        self.id, self.short = session_id, tokens.short_id(session_id)  # short: logs, dirs
         self.plan = plan
-        self.restarted = restarted
-        self.machine = StateMachine(SessionState.STARTING, TRANSITIONS)
+        self.machine = StateMachine(SessionState.IDLE, TRANSITIONS)  # until a segment request
         self.created = time.time()
         self.last_activity = time.monotonic()
         self.transcoders: pykka.ActorRef[Any] | None = None
         self.run: Run | None = None
         self.runs_started = 0
         # Run ids must be unique in the instance, across restarts of this session too.
-        self.run_prefix = f"{session_id}-{self.actor_urn[-6:]}"
+        self.run_prefix = f"{self.short}-{self.actor_urn[-6:]}"
         self.restarts = 0
         self.read_head = plan.start_segment
         self.position: float | None = None
@@ -75,16 +74,15 @@ class Session(LinkedActor):
         self.waiters: dict[SegmentWait, list[pykka.ThreadingFuture[Any]]] = {}
         self.stop_replies: list[pykka.ThreadingFuture[Any]] = []
         self.stop_cause = "shutdown"
+        self.failure: HlsError | None = None  # why transcoding gave up: every waiter's answer
         runtime.directory.register(session_id, self.actor_ref, plan)
 
     # --- life ---------------------------------------------------------------------------
 
     def started(self) -> None:
+        # No FFmpeg until a segment request asks (it may reach another node, which then
+        # resumes the session from its token, and an FFmpeg here would run for nobody).
         self._start_transcoders()
-        if self.restarted:
-            self.machine.to(SessionState.IDLE)  # a restarted session resumes at the next request
-        else:
-            self._start_run(self.plan.profile, self.plan.start_segment)
         self.arm(Timer.IDLE, self.settings.idle_timeout)
 
     def _start_transcoders(self) -> None:
@@ -96,9 +94,10 @@ class Session(LinkedActor):
     def cleanup(self, exit: Exit) -> None:
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
-        # A crashed session is restarted (transient): its players retry rather than give up.
-        ended = (Unavailable(f"session {self.id} is restarting", retry_in=1) if exit.abnormal
-                 else NotFound(f"session {self.id} has ended"))
+        # Only a client's stop ends a wait for good; else retry: the token resumes the session.
+        ended = self.failure or (NotFound(f"session {self.short} has ended")
+                                 if self.stop_cause == "client" else
+                                 Unavailable(f"session {self.short} is restarting", retry_in=1))
         for futures in self.waiters.values():
             for future in futures:
                 _fail(future, ended)
@@ -109,11 +108,10 @@ class Session(LinkedActor):
         self.runtime.metrics.stops.labels(cause).inc()
         for reply in self.stop_replies:
             reply.set(None)
-        log.info("session %s ended (%s %s)", self.id, exit.kind, exit.detail)
+        log.info("session %s ended (%s %s)", self.short, exit.kind, exit.detail)
 
     def _answer_queued(self, ended: HlsError) -> None:
-        """Requests still in the mailbox carry their own reply: answer them now, or their
-        callers would wait out their whole deadline."""
+        """Requests still in the mailbox carry their reply: answered now, not at their deadline."""
         def take(message: Any) -> bool:
             match message:
                 case RequestSegment(reply=reply):
@@ -238,7 +236,7 @@ class Session(LinkedActor):
         self.transcoders.ask(StartChild(self._transcoder_spec(child_id)), timeout=5)
 
     def _transcoder_spec(self, child_id: str) -> ChildSpec:
-        runtime, session_id, owner, plan = self.runtime, self.id, self.actor_ref, self.plan
+        runtime, session_id, owner, plan = self.runtime, self.short, self.actor_ref, self.plan
         return ChildSpec(child_id, lambda link: Transcoder.start(link, runtime, session_id, owner, plan),
                          restart=Restart.TRANSIENT, shutdown=self.settings.kill_grace + 2)
 
@@ -308,11 +306,14 @@ class Session(LinkedActor):
         if self.waiters:  # a player waiting for a segment is not idle (FFmpeg is just slow)
             self.arm(Timer.IDLE, self.settings.idle_timeout)
             return
+        if self.runs_started == 0:  # never played here: free its place, its token resumes it
+            self.stop_cause = "idle"
+            return self.exit(NORMAL)
         self._end_run()
         self.machine.to(SessionState.IDLE)
         self.runtime.metrics.stops.labels("idle").inc()
         self.arm(Timer.EXPIRE, self.settings.resume_window)
-        log.info("session %s idle for %g s: transcoder stopped, resumable", self.id,
+        log.info("session %s idle for %g s: transcoder stopped, resumable", self.short,
                  self.settings.idle_timeout)
 
     def _transcoders_exited(self, exit: Exit) -> None:
@@ -326,11 +327,7 @@ class Session(LinkedActor):
                 run, self.run = self.run, None  # its transcoder went down with the supervisor
                 self._start_run(run.profile, self._resume_point(run))
             return
-        failure = SessionFailed(f"transcoding failed: {exit.detail}")
-        for futures in self.waiters.values():
-            for future in futures:
-                _fail(future, failure)
-        self.waiters.clear()
+        self.failure = SessionFailed(f"transcoding failed: {exit.detail}")
         self.stop_cause = "crash"
         self.exit(Exit(ExitKind.NORMAL, f"failed: {exit.detail}"))
 
@@ -340,12 +337,12 @@ class Session(LinkedActor):
         run = self.run
         if fault == "crash_session":
             self.actor_ref.tell(Crash("injected crash_session"))
-            return {"target": f"session {self.id}", "did": "raised an exception inside the session"}
+            return {"target": f"session {self.short}", "did": "raised an exception inside the session"}
         if fault == "crash_supervisor" and self.transcoders is not None:
             self.transcoders.tell(Crash("injected crash_supervisor"))
-            return {"target": f"session {self.id} transcoders supervisor", "did": "raised an exception inside it"}
+            return {"target": f"session {self.short} transcoders supervisor", "did": "raised an exception inside it"}
         if run is None or run.ref is None:
-            return {"target": f"session {self.id}", "did": "nothing: no transcoder running"}
+            return {"target": f"session {self.short}", "did": "nothing: no transcoder running"}
         if fault == "crash_transcoder":
             tell_if_alive(run.ref, Crash("injected crash_transcoder"))
             return {"target": run.child_id, "did": "raised an exception inside the transcoder"}
@@ -355,7 +352,7 @@ class Session(LinkedActor):
         return [("transcoder", self.run.ref)] if self.run is not None else []
 
     def facts(self) -> dict[str, Any]:
-        return {"session": self.id[:6], "media": self.plan.media_id, "profile": self.plan.profile
+        return {"session": self.short, "media": self.plan.media_id, "profile": self.plan.profile
                 if self.run is None else self.run.profile, "session_state": self.machine.state.value,
                 "idle": round(time.monotonic() - self.last_activity, 1),
                 "idle_timeout": self.settings.idle_timeout, "restarts": self.restarts}

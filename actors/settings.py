@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from actors.tokens import parse_secret
+
 PREFIX = "hls."
 
 
@@ -68,6 +70,10 @@ class Settings:
     pause_ahead: int = 8
     keep_behind: int = 30
     max_waiting: int = 24
+    # Empty: ``tokens.load_or_create_secret(work_dir)`` at start-up (HlsSystem.start).
+    session_secret: bytes = field(default=b"", repr=False)
+    # Empty: waitress sends segment bytes itself; else the X-Accel-Redirect prefix.
+    accel_redirect: str = ""
     instance: str = field(default="")
 
 
@@ -151,6 +157,19 @@ def _text(value: str) -> str:
     return str(value).strip()
 
 
+def _secret(value: str) -> bytes:
+    return parse_secret(value) if str(value).strip() else b""
+
+
+def _accel_prefix(value: str) -> str:
+    """A location prefix like ``/_segments/node1/``: absolute, ending in ``/``."""
+    prefix = str(value).strip()
+    if prefix and (not (prefix.startswith("/") and prefix.endswith("/"))
+                   or any(c in prefix for c in " ?#")):
+        raise ValueError("must be empty or a path that starts and ends with '/'")
+    return prefix
+
+
 CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "media_root": _path,
     "work_dir": _path,
@@ -171,6 +190,8 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "pause_ahead": _positive_int,
     "keep_behind": _positive_int,
     "max_waiting": _positive_int,
+    "session_secret": _secret,
+    "accel_redirect": _accel_prefix,
     "instance": _text,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}

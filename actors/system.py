@@ -8,16 +8,17 @@ turns each kind into a status. URLs are the web layer's: playlists take URI buil
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
-import secrets
 import signal
 import threading
+import time
 from typing import Any, BinaryIO, Callable, NoReturn
 
 import pykka
 
-from actors import ffmpeg, media
+from actors import accel, ffmpeg, media, tokens
 from actors.errors import HlsError, Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
 from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
@@ -41,6 +42,9 @@ class HlsSystem:
         self.settings = settings
         self.runtime = Runtime.build(settings)
         self.root: pykka.ActorRef[Any] | None = None
+        self.secret = settings.session_secret  # the work dir's own one when not set (start)
+        # One re-creation at a time: two requests of an unknown session must not both start it.
+        self._resume_lock = threading.Lock()
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -48,6 +52,8 @@ class HlsSystem:
         settings = self.settings
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
+        if not self.secret:
+            self.secret = tokens.load_or_create_secret(settings.work_dir)
         # Before serving: kill what a killed hlsd left running, remove its dirs (invariant 3).
         sweep_once(self.runtime)
         self.runtime.start()
@@ -134,10 +140,20 @@ class HlsSystem:
     # --- sessions ------------------------------------------------------------------------------
 
     def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0) -> dict[str, Any]:
+        """A new session: its token, and an actor that starts FFmpeg at the first segment
+        request (the request that creates a session and its later ones may reach
+        different nodes: none may keep an FFmpeg for requests it will never see)."""
         plan = self.plan(media_id, profile, start)
+        claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, None,
+                                      plan.start_segment, int(time.time()), tokens.new_nonce())
+        session_id = tokens.issue(claims, self.secret)
+        self._spawn(session_id, plan)
+        self.runtime.metrics.sessions_created.inc()
+        return self.session_state(session_id)
+
+    def _spawn(self, session_id: str, plan: media.Plan) -> None:
         if len(self.runtime.directory) >= self.settings.max_sessions:
             raise Unavailable(f"at most {self.settings.max_sessions} sessions", retry_in=10)
-        session_id = secrets.token_hex(8)
         runtime = self.runtime
         starts = itertools.count()
 
@@ -148,8 +164,28 @@ class HlsSystem:
         spec = ChildSpec(session_id, start, restart=Restart.TRANSIENT,
                          shutdown=self.settings.kill_grace + 5)
         self._ask_sessions(StartChild(spec))
-        runtime.metrics.sessions_created.inc()
-        return self.session_state(session_id)
+
+    def _claims(self, session_id: str) -> tokens.SessionClaims:
+        """The claims of a token signed with this secret and within ``hls.resume_window``;
+        anything else is a 404 (the same answer for altered, foreign and expired)."""
+        try:
+            return tokens.verify(session_id, self.secret, self.settings.resume_window, time.time())
+        except tokens.InvalidToken:
+            raise NotFound("no such session") from None
+
+    def _resume(self, session_id: str) -> None:
+        """Re-create a session this node does not run from its token (after a restart, or
+        one another node ran): same media, same renditions; it waits for a request."""
+        claims = self._claims(session_id)
+        with self._resume_lock:
+            if self.runtime.directory.lookup(session_id) is not None:
+                return
+            plan = self.plan(claims.media, claims.profile, 0.0)
+            if plan.names != claims.renditions or not 0 <= claims.start < plan.segment_count(plan.profile):
+                raise NotFound(f"session {tokens.short_id(session_id)}: the media changed")
+            self._spawn(session_id, dataclasses.replace(plan, start_segment=claims.start))
+            self.runtime.metrics.sessions_resumed.inc()
+            log.info("session %s resumed from its token (%s)", tokens.short_id(session_id), claims.media)
 
     def _sessions_supervisor(self) -> pykka.ActorRef[Any]:
         if self.root is None:
@@ -167,16 +203,22 @@ class HlsSystem:
         except (pykka.ActorDeadError, pykka.Timeout):
             raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
 
-    def _session_ref(self, session_id: str) -> pykka.ActorRef[Any]:
+    def _session_ref(self, session_id: str, resume: bool = True) -> pykka.ActorRef[Any]:
+        """The running session of a valid token; one this node does not run is re-created
+        (``resume``) or a 404."""
+        self._claims(session_id)
         ref = self.runtime.directory.lookup(session_id)
+        if ref is None and resume:
+            self._resume(session_id)
+            ref = self.runtime.directory.lookup(session_id)
         if ref is None:
-            raise NotFound(f"no session {session_id!r}")
+            raise NotFound(f"no session {tokens.short_id(session_id)}")
         if not ref.is_alive():
             self._restarting_or_gone(session_id, ref)
         return ref
 
-    def _tell(self, session_id: str, message: Any) -> None:
-        ref = self._session_ref(session_id)
+    def _tell(self, session_id: str, message: Any, resume: bool = True) -> None:
+        ref = self._session_ref(session_id, resume)
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
@@ -186,18 +228,19 @@ class HlsSystem:
         """A crashed session keeps its entry while its supervisor restarts it."""
         children = self._ask_sessions(WhichChildren())
         if any(child_id == session_id for child_id, *_ in children):
-            raise Unavailable(f"session {session_id!r} is restarting", retry_in=1)
+            raise Unavailable(f"session {tokens.short_id(session_id)} is restarting", retry_in=1)
         self.runtime.directory.unregister(session_id, ref)
-        raise NotFound(f"no session {session_id!r}")
+        raise NotFound(f"no session {tokens.short_id(session_id)}")
 
     def _ask(self, session_id: str, message: Any, timeout: float = ASK_TIMEOUT) -> Any:
-        ref = self._session_ref(session_id)
+        """Asks a session this node runs: a state or a fault never re-creates one."""
+        ref = self._session_ref(session_id, resume=False)
         try:
             return ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:
             self._restarting_or_gone(session_id, ref)
         except pykka.Timeout:
-            raise Unavailable(f"session {session_id!r} is busy", retry_in=1) from None
+            raise Unavailable(f"session {tokens.short_id(session_id)} is busy", retry_in=1) from None
 
     def master_playlist(self, session_id: str, variant_uri: Callable[[str], str]) -> str:
         """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``."""
@@ -211,14 +254,15 @@ class HlsSystem:
         """The VOD playlist of the whole file for one rendition (a heartbeat too)."""
         boundaries = self._plan(session_id).boundaries.get(profile)
         if boundaries is None:
-            raise NotFound(f"session {session_id!r} has no profile {profile!r}")
+            raise NotFound(f"session {tokens.short_id(session_id)} has no profile {profile!r}")
         self.heartbeat(session_id)
         return media.media_playlist(boundaries, segment_uri)
 
     def _plan(self, session_id: str) -> media.Plan:
+        self._session_ref(session_id)  # verifies the token; re-creates the session if need be
         plan = self.runtime.directory.plan(session_id)
         if plan is None:
-            raise NotFound(f"no session {session_id!r}")
+            raise NotFound(f"no session {tokens.short_id(session_id)}")
         return plan
 
     def session_state(self, session_id: str) -> dict[str, Any]:
@@ -246,14 +290,41 @@ class HlsSystem:
         except pykka.Timeout:
             raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
 
+    def segment_redirect(self, opened: BinaryIO) -> str | None:
+        """With ``hls.accel_redirect``: the X-Accel-Redirect target of an open segment (a
+        short-lived hard link, see ``actors.accel``), closing the file; else None."""
+        prefix = self.settings.accel_redirect
+        if not prefix:
+            return None
+        relative = accel.link_for_proxy(self.settings.work_dir, self.settings.instance, opened)
+        return None if relative is None else prefix + relative
+
     def stop_session(self, session_id: str, cause: str = "client") -> None:
-        """Returns once the session's FFmpeg is gone and its files are deleted."""
+        """Returns once the session's FFmpeg is gone and its files are deleted, or once it
+        is known not to run here. Never "try again": a beacon is sent once, so a session
+        whose supervisor restarts under the stop is waited for (bounded), and a session
+        that is not running (any more) is stopped already."""
+        self._claims(session_id)
+        deadline = time.monotonic() + self.settings.kill_grace + 5.0
+        while True:
+            try:
+                return self._stop_once(session_id, cause, deadline)
+            except NotFound:
+                return
+            except Unavailable:
+                if time.monotonic() >= deadline:
+                    log.warning("session %s still stopping after %g s", tokens.short_id(session_id),
+                                self.settings.kill_grace + 5.0)
+                    return
+                time.sleep(0.05)
+
+    def _stop_once(self, session_id: str, cause: str, deadline: float) -> None:
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, StopSession(cause, reply))
+        self._tell(session_id, StopSession(cause, reply), resume=False)
         try:
-            reply.get(timeout=self.settings.kill_grace + 5.0)
+            reply.get(timeout=max(0.1, deadline - time.monotonic()))
         except pykka.Timeout:
-            raise Unavailable(f"session {session_id!r} is still stopping", retry_in=1) from None
+            raise Unavailable("still stopping", retry_in=1) from None
 
 
 def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:

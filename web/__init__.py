@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from pyramid.config import Configurator
@@ -33,11 +32,10 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.scan(".views")
         config.registry.hls = system
         config.registry.segment_waits = WaitLimit(hls_settings.max_waiting)
-        config.registry.started_at = time.monotonic()
         app = config.make_wsgi_app()
     try:
         system.start()
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: an unusable session secret file
         print(f"hlsd: cannot start: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     lifecycle.install(system)

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pykka
 import pytest
 
-from actors import ffmpeg
+from actors import ffmpeg, tokens
 from actors.kernel import Link
 from actors.kernel import Crash, WhichChildren
 from actors.reaper import Reaper, sweep_once
@@ -202,7 +202,7 @@ def test_hlsd_start_sweeps_before_it_serves(ledger):
     try:
         assert pidfd_exited(ledger.pidfds[same_id.pid], 0), "start returned before the sweep"
         assert pidfd_exited(ledger.pidfds[older.pid], 0), "start returned before the sweep"
-        assert [p.name for p in ledger.work_dir.iterdir()] == [ledger.instance]
+        assert sorted(p.name for p in ledger.work_dir.iterdir()) == sorted([ledger.instance, tokens.SECRET_FILE])
         assert [p.name for p in (ledger.work_dir / ledger.instance).iterdir()] == [ffmpeg.OWNER_FILE]
     finally:
         system.stop(timeout=20)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import m3u8
 import psutil
 import pytest
 
+from actors import tokens
 from actors.errors import NotFound, SessionFailed, Unavailable
 from actors.errors import HlsError as MediaError, NotMedia, Unplayable
 from actors.system import HlsSystem
@@ -120,7 +122,10 @@ def test_seek_to_the_middle_then_back_splices_cleanly_with_one_run_per_seek(star
     errors, duration = decode(stream)
     assert "non monotonically" not in errors and errors == ""
     assert abs(duration - 60.0) < 0.1
-    assert system.runtime.metrics.seeks._value.get() == 2, "one new run per seek, no more"
+    # Lazy start: the first request (the middle) is where the first run begins, not a
+    # seek; the jump back to 0 is the one seek. Exactly two runs in all.
+    assert system.runtime.metrics.seeks._value.get() == 1, "one new run per seek, no more"
+    assert system.session_state(session_id)["run"].endswith("-2")
 
 
 def test_concurrent_requests_for_the_same_missing_segment_cause_one_restart(start_system):
@@ -130,13 +135,20 @@ def test_concurrent_requests_for_the_same_missing_segment_cause_one_restart(star
     with ThreadPoolExecutor(6) as pool:
         bodies = list(pool.map(lambda _: read(system, session_id, "360p", far), range(6)))
     assert len(set(bodies)) == 1 and bodies[0]
-    assert system.runtime.metrics.seeks._value.get() == 1
+    # Lazy start: the first of them starts the one run, the others join it.
+    assert system.runtime.metrics.seeks._value.get() == 0
+    assert system.session_state(session_id)["run"].endswith("-1")
 
 
 def test_start_makes_the_first_run_begin_at_that_segment(start_system):
     system = start_system()
     session_id = system.open_session("movie.mp4", "copy", start=30.0)["id"]
-    eventually(lambda: system.session_state(session_id)["segments_ready"])
+    # Lazy start: nothing runs until the player asks for the segment at 30 s.
+    assert tagged_pids(system.settings.work_dir) == [] and system.session_state(session_id)["run"] is None
+    plan = system.runtime.directory.plan(session_id)
+    start = tokens.verify(session_id, system.secret, 60, time.time()).start
+    assert start == plan.start_segment and plan.boundaries["copy"][start] <= 30.0 < plan.boundaries["copy"][start + 1]
+    assert read(system, session_id, "copy", start)
     assert min(system.session_state(session_id)["segments_ready"]) >= 6
     assert read(system, session_id, "copy", 8)
     assert system.runtime.metrics.seeks._value.get() == 0
@@ -204,6 +216,7 @@ def test_mp3_audio_is_transcoded_under_copy_and_plays(start_system, tmp_path):
 def test_stop_returns_once_ffmpeg_is_gone_and_files_are_deleted(start_system):
     system = start_system()
     session_id = system.open_session("movie.mp4", "360p")["id"]
+    read(system, session_id, "360p", 0)  # lazy start: the first segment request starts FFmpeg
     eventually(lambda: system.session_state(session_id)["transcoder_pid"])
     system.stop_session(session_id)
     assert tagged_pids(system.settings.work_dir) == []

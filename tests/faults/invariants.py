@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 import psutil
 
-from actors import ffmpeg
+from actors import ffmpeg, tokens
 from actors.system import HlsSystem
 from tests.helpers.procs import wait_all_exited
 from tests.helpers.server import Server
@@ -274,11 +274,13 @@ def unreaped_ffmpeg(pid: int) -> list[str]:
 
 
 def dir_problems(work_dir: Path, instance: str, live_runs: set[str]) -> list[str]:
-    """Nothing under ``work_dir`` but this instance's owner file and live runs' dirs."""
+    """Nothing under ``work_dir`` but the session secret (a file, kept across restarts so
+    tokens stay valid), this instance's owner file and live runs' dirs."""
     if not work_dir.exists():
         return []
-    problems = [f"stray {path.relative_to(work_dir)} in the work dir"
-                for path in work_dir.iterdir() if path.name != instance]
+    problems = [f"stray {path.relative_to(work_dir)} in the work dir" for path in work_dir.iterdir()
+                if path.name != instance and not (path.name == tokens.SECRET_FILE and path.is_file()
+                                                  and not path.is_symlink())]
     own = work_dir / instance
     for path in sorted(own.iterdir()) if own.is_dir() else []:
         if path.name == ffmpeg.OWNER_FILE:

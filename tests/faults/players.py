@@ -271,8 +271,24 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         pause.wait(0.02)
 
 
+def first_request(client: Client, session: str) -> threading.Thread:
+    """A session starts no FFmpeg until a segment is asked for (lazy start): ask for its
+    first segment from a thread, answer ignored (bounded by the client's own deadline),
+    so a test can watch the FFmpeg that request starts."""
+    state = session_state(client, session) or {}
+    profile = state.get("profile") or "copy"
+    asking = threading.Thread(target=client.segment, args=(session, profile, 0),
+                              name=f"first-request-{session[:8]}", daemon=True)
+    asking.start()
+    return asking
+
+
 def ffmpeg_running(client: Client, session: str, timeout: float = 15.0) -> int:
-    """The pid of the session's FFmpeg once it runs (not stopped by hlsd's pacing)."""
+    """The pid of the session's FFmpeg once it runs (not stopped by hlsd's pacing); asks
+    for the first segment when nothing runs yet."""
+    if (session_state(client, session) or {}).get("run") is None:
+        first_request(client, session)
+
     def running() -> int | None:
         state = session_state(client, session)
         pid = state and state["transcoder_pid"]

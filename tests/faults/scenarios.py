@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from actors import tokens
 from actors.system import HlsSystem
 from tests.faults.invariants import Baseline, assert_invariants, take_baseline
 from tests.faults.players import InProcessClient, Player, ffmpeg_running, plays_normally
@@ -31,7 +32,7 @@ class Scenario:
             assert self.player.reading.wait(30), "the player did not get going"
 
     def session_dir(self) -> Path:
-        return self.settings.work_dir / self.settings.instance / self.session
+        return self.settings.work_dir / self.settings.instance / tokens.short_id(self.session)
 
     def play(self, timeout: float = 60) -> Player:
         """Start the player if it waited (idle), and wait for it to end."""

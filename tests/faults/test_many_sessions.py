@@ -14,6 +14,7 @@ from tests.faults.invariants import (
     take_baseline,
 )
 from tests.faults.players import (
+    first_request,
     InProcessClient,
     gone,
     plays_normally,
@@ -36,6 +37,8 @@ def test_fifty_sessions_stopped_at_once_leave_nothing(start_hlsd, tmp_path, how)
     baseline = take_baseline(system)
     client = InProcessClient(system)
     sessions = [client.open("tiny.mp4", "copy").json()["id"] for _ in range(SESSIONS)]
+    for session in sessions:
+        first_request(client, session)  # lazy start: FFmpeg starts at the first segment request
     pids = [wait_for(lambda s=s: (session_state(client, s) or {}).get("transcoder_pid"), 20,
                      f"FFmpeg of {s}") for s in sessions]
     work = system.settings.work_dir

@@ -78,6 +78,8 @@ def make_writable(how: str, session_dir: Path, mounted: Path | None) -> None:
 @pytest.mark.parametrize("condition", CONDITIONS)
 @pytest.mark.parametrize("how", ["file in its place", "read-only mount", "mode bits"])
 def test_an_unwritable_session_dir_ends_the_session_with_an_error(start_hlsd, tmp_path, how, condition):
+    if how == "mode bits" and os.geteuid() == 0:  # before the player starts: no thread left
+        pytest.skip("root writes through mode bits; the read-only mount covers this")
     # reap_interval: what a read-only dir kept, the reaper removes once it is writable again.
     scenario = Scenario(start_hlsd, condition, restart_intensity="2/30", reap_interval=1)
     session_dir, settings = scenario.session_dir(), scenario.settings

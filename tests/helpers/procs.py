@@ -21,7 +21,7 @@ from typing import IO, Callable
 
 import psutil
 
-from actors import ffmpeg
+from actors import ffmpeg, tokens
 
 FAKES = Path(__file__).parent.parent / "fakes"
 REPO = Path(__file__).parent.parent.parent
@@ -184,7 +184,9 @@ class ProcessLedger:
         found += [f"tagged {p.pid} {p.tag}" for p in ffmpeg.find_tagged(self.work_dir)]
         found += [f"handle {h.pid} not stopped" for h in self.handles if not h.closed]
         if self.work_dir.exists():
-            found += [f"left in work dir: {p.name}" for p in self.work_dir.iterdir()]
+            # The session secret stays on purpose: tokens must verify after a restart.
+            found += [f"left in work dir: {p.name}" for p in self.work_dir.iterdir()
+                      if p.name != tokens.SECRET_FILE or not p.is_file()]
         return found
 
 

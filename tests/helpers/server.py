@@ -195,18 +195,34 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
     log = tmp_path / "hlsd.log"
     with log.open("wb") as out:
         process = subprocess.Popen([str(PSERVE), str(ini)], stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=REPO, env=_server_env(),
+                                   cwd=REPO, env=server_env(),
                                    preexec_fn=_die_with_parent)
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
     started.url = _wait_for_url(started, time.monotonic() + timeout)
     return started
 
 
-def _server_env() -> dict[str, str]:
-    """This checkout first on the path: pserve's own directory would otherwise win, and
-    an editable install of another checkout would be the one under test."""
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:
+    """``pserve`` with the same ini as ``server`` (stopped or killed before), as an
+    operator restarts or upgrades hlsd; its log goes on in the same file."""
+    assert server.process.poll() is not None, "stop or kill it first"
+    offset = server.log.stat().st_size
+    with server.log.open("ab") as out:
+        process = subprocess.Popen([str(PSERVE), str(server.ini)], stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=REPO, env=server_env(),
+                                   preexec_fn=_die_with_parent)
+    again = Server(process, "", server.ini, server.log, server.work_dir, server.instance)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        serving = SERVING.search(server.log.read_bytes()[offset:].decode(errors="replace"))
+        if serving:
+            again.url = serving.group(1)
+            return again
+        if process.poll() is not None:
+            raise AssertionError(f"hlsd exited with {process.returncode}:\n{again.output()}")
+        time.sleep(0.05)  # polling a log file: there is nothing to wait on
+    again.kill()
+    raise AssertionError(f"hlsd did not start again within the deadline:\n{again.output()}")
 
 
 def _wait_for_url(server: Server, deadline: float) -> str:
@@ -219,6 +235,13 @@ def _wait_for_url(server: Server, deadline: float) -> str:
         time.sleep(0.05)  # polling a log file: there is nothing to wait on
     server.kill()
     raise AssertionError(f"hlsd did not start within the deadline:\n{server.output()}")
+
+
+def server_env() -> dict[str, str]:
+    """This checkout's code first: pserve's sys.path starts at the venv's bin, so without
+    it the editable install (maybe another checkout) would be served."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
 
 def _die_with_parent() -> None:

@@ -1,6 +1,7 @@
 """Operator endpoints: tree, faults, metrics, health, and who may use them."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -8,11 +9,12 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from webtest import TestApp
 
+from actors import tokens
 from actors.system import HlsSystem
 from tests.helpers.server import web_app
 
 TOKEN = "s3cret-token"
-OPERATOR_PATHS = ["/api/v1/tree", "/api/v1/tree?format=text", "/metrics", "/healthz"]
+OPERATOR_PATHS = ["/api/v1/tree", "/api/v1/tree?format=text", "/metrics"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_tree_as_text(app: TestApp, session: str) -> None:
     assert response.content_type == "text/plain"
     lines = response.text.splitlines()
     assert lines[0].startswith("root  supervisor one_for_one")
-    assert any(f"session {session[:6]}" in line for line in lines)
+    assert any(f"session {tokens.short_id(session)}  clip.mp4" in line for line in lines)
     app.get("/api/v1/tree?format=yaml", status=400)
 
 
@@ -46,8 +48,22 @@ def test_metrics(app: TestApp) -> None:
 
 def test_healthz(app: TestApp, system: HlsSystem) -> None:
     health = app.get("/healthz").json
-    assert health["status"] == "ok" and health["instance"] == system.settings.instance
-    assert health["sessions"] == 0 and health["uptime"] >= 0
+    assert health == {"status": "ok", "instance": system.settings.instance, "pid": os.getpid()}
+
+
+def test_healthz_is_open_to_every_client(app: TestApp, guarded_app: TestApp) -> None:
+    for test_app in (app, guarded_app):
+        for address in ("203.0.113.9", "10.0.0.1", "::1"):
+            health = test_app.get("/healthz", extra_environ={"REMOTE_ADDR": address}).json
+            assert set(health) == {"status", "instance", "pid"} and health["status"] == "ok"
+
+
+def test_every_answer_names_its_node(app: TestApp, system: HlsSystem) -> None:
+    node = system.settings.instance
+    assert app.get("/healthz").headers["X-Hlsd-Node"] == node
+    assert app.get("/no/such/page", status=404).headers["X-Hlsd-Node"] == node
+    assert app.get("/api/v1/tree", extra_environ={"REMOTE_ADDR": "10.0.0.1"},
+                   status=403).headers["X-Hlsd-Node"] == node
 
 
 def test_healthz_is_503_once_the_root_is_gone(media_root: Path, tmp_path: Path) -> None:

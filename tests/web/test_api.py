@@ -44,7 +44,12 @@ def test_delete_answers_once_everything_is_gone(app: TestApp, system: HlsSystem)
     assert app.delete(f"/api/v1/sessions/{session}").status_code == 204
     assert not spawned(system.settings.work_dir)
     assert system.runtime.directory.ids() == []
-    app.delete(f"/api/v1/sessions/{session}", status=404)
+    # SPEC: a valid token this node does not run (any more) is stopped already: 204, and
+    # the stop re-creates nothing. An altered token is no session at all: 404.
+    app.delete(f"/api/v1/sessions/{session}", status=204)
+    assert not spawned(system.settings.work_dir) and system.runtime.directory.ids() == []
+    altered = session[:-1] + ("A" if session[-1] != "A" else "B")
+    app.delete(f"/api/v1/sessions/{altered}", status=404)
 
 
 def test_stop_beacon_stops_like_delete(app: TestApp, system: HlsSystem) -> None:
@@ -54,4 +59,6 @@ def test_stop_beacon_stops_like_delete(app: TestApp, system: HlsSystem) -> None:
     response = app.post(f"/api/v1/sessions/{session}/stop", b"bye", content_type="text/plain;charset=UTF-8")
     assert response.status_code == 204
     assert not spawned(system.settings.work_dir)
-    app.post(f"/api/v1/sessions/{session}/stop", status=404)
+    # Not running any more: stopped already (SPEC), and nothing re-created.
+    app.post(f"/api/v1/sessions/{session}/stop", status=204)
+    assert not spawned(system.settings.work_dir) and system.runtime.directory.ids() == []

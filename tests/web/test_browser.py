@@ -128,12 +128,19 @@ def test_killed_browser_stops_ffmpeg_within_idle_timeout(browser: Browser, serve
     gone_within(ffmpeg, IDLE_TIMEOUT + 1.0, since, server)
 
 
-def test_viewer_sees_why_playback_stopped(browser: Browser, server: Server) -> None:
+def test_viewer_sees_why_playback_stopped(browser: Browser, server: Server, browser_media: Path) -> None:
     page = browser.new_page()
     watch(page, server, [])
     session = server_sessions(server)[0]["id"]
-    urllib.request.urlopen(urllib.request.Request(f"{server.url}/api/v1/sessions/{session}",
-                                                  method="DELETE"), timeout=10).close()
-    page.wait_for_selector("#notice", state="visible", timeout=15_000)
-    assert "no longer exists" in page.inner_text("#notice-text")
+    # A stopped session resumes from its token at the player's next request; one whose
+    # media is gone cannot: the player gets 404 and the viewer is told why.
+    movie = browser_media / "movie.mp4"
+    away = movie.rename(browser_media / "movie.mp4.away")
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{server.url}/api/v1/sessions/{session}",
+                                                      method="DELETE"), timeout=10).close()
+        page.wait_for_selector("#notice", state="visible", timeout=15_000)
+        assert "no longer exists" in page.inner_text("#notice-text")
+    finally:
+        away.rename(movie)
     page.close()

@@ -1,10 +1,17 @@
 """Bad input is refused with the right JSON error before anything is spawned."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from webtest import TestApp
 
+from actors import tokens
 from actors.system import HlsSystem
+
+# Token-shaped (it matches the routes), but signed with another secret.
+FOREIGN = tokens.issue(tokens.SessionClaims("clip.mp4", "copy", ("copy",), None, None, None, 0,
+                                            int(time.time()), bytes(8)), bytes(range(32)))
 
 TRAVERSALS = [
     "../outside/secret.mp4",
@@ -54,7 +61,8 @@ def test_unknown_and_non_media_files(app: TestApp, nothing_spawned: None, media_
 
 @pytest.mark.parametrize("session_id", [
     "0123456789abcdeg", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0",
-    "..", "%2e%2e", "0123456789abcdef%00",
+    "..", "%2e%2e", "0123456789abcdef%00", FOREIGN[:23], FOREIGN + "%00", FOREIGN + ".",
+    FOREIGN.replace(FOREIGN[5], "+"), "A" * 4097,
 ])
 def test_malformed_session_ids_are_404(app: TestApp, nothing_spawned: None, session_id: str) -> None:
     paths = [f"/hls/{session_id}/master.m3u8", f"/hls/{session_id}/copy/index.m3u8",
@@ -67,10 +75,10 @@ def test_malformed_session_ids_are_404(app: TestApp, nothing_spawned: None, sess
 
 
 def test_unknown_sessions_are_404(app: TestApp, nothing_spawned: None) -> None:
-    unknown = "0123456789abcdef"
+    unknown = FOREIGN
     for path in (f"/hls/{unknown}/master.m3u8", f"/hls/{unknown}/copy/index.m3u8",
                  f"/hls/{unknown}/copy/0.ts", f"/api/v1/sessions/{unknown}"):
-        assert app.get(path, status=404).json == {"error": "not_found", "detail": f"no session {unknown!r}"}
+        assert app.get(path, status=404).json == {"error": "not_found", "detail": "no such session"}
     app.delete(f"/api/v1/sessions/{unknown}", status=404)
     app.post(f"/api/v1/sessions/{unknown}/stop", status=404)
     app.post_json(f"/api/v1/sessions/{unknown}/heartbeat", {"position": 1.0}, status=404)
@@ -79,11 +87,11 @@ def test_unknown_sessions_are_404(app: TestApp, nothing_spawned: None) -> None:
 @pytest.mark.parametrize("method, path, allowed", [
     ("PUT", "/media", "GET, HEAD, OPTIONS"),
     ("DELETE", "/media/clip.mp4/master.m3u8", "GET, HEAD, OPTIONS"),
-    ("POST", "/hls/0123456789abcdef/copy/0.ts", "GET, HEAD, OPTIONS"),
+    ("POST", f"/hls/{FOREIGN}/copy/0.ts", "GET, HEAD, OPTIONS"),
     ("PATCH", "/api/v1/sessions", "GET, HEAD, POST"),
-    ("PUT", "/api/v1/sessions/0123456789abcdef", "DELETE, GET, HEAD"),
-    ("GET", "/api/v1/sessions/0123456789abcdef/heartbeat", "POST"),
-    ("GET", "/api/v1/sessions/0123456789abcdef/stop", "POST"),
+    ("PUT", f"/api/v1/sessions/{FOREIGN}", "DELETE, GET, HEAD"),
+    ("GET", f"/api/v1/sessions/{FOREIGN}/heartbeat", "POST"),
+    ("GET", f"/api/v1/sessions/{FOREIGN}/stop", "POST"),
     ("GET", "/api/v1/faults", "POST"),
     ("POST", "/api/v1/tree", "GET, HEAD"),
     ("DELETE", "/metrics", "GET, HEAD"),

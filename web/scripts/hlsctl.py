@@ -1,10 +1,13 @@
 """hlsctl: the operator's command line for hlsd.
 
-    hlsctl [--url URL] [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
+    hlsctl [--url URL]... [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
     hlsctl reap [--config INI] [--json]
 
-The first form talks to a running hlsd over HTTP (``--url``, else ``$HLSD_URL``, else
-http://127.0.0.1:6543; ``--token``, else ``$HLSD_TOKEN``, sent as a bearer token). Proxy
+The first form talks to running hlsd nodes over HTTP (``--url``, repeated for several
+nodes, else ``$HLSD_URL`` as a comma list, else http://127.0.0.1:6543; ``--token``, else
+``$HLSD_TOKEN``, sent as a bearer token). With several nodes, ``tree`` and ``sessions``
+print each node's answer under its name (``X-Hlsd-Node``), ``stop`` asks every node (the
+ones not running the session answer 204 too), ``fault`` takes one node. Proxy
 variables are ignored, so the token only ever goes to hlsd. ``reap`` works offline: it
 sweeps the work dir named by the config file (``--config``, else ``$HLSD_CONFIG``, else
 ``config/development.ini``) as a new instance with no live runs, so it kills only tagged
@@ -70,6 +73,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    node: str = ""
 
     def json(self) -> Any:
         try:
@@ -100,7 +104,8 @@ class Client:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, response.headers.get_content_type(), response.read())
+                return Answer(response.status, response.headers.get_content_type(), response.read(),
+                              response.headers.get("X-Hlsd-Node") or self.url)
         except urllib.error.HTTPError as error:
             raise CommandError(EXIT_SERVER_ERROR, _server_error(error)) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
@@ -135,7 +140,20 @@ def _first_line(body: bytes, limit: int = 200) -> str:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    url = (getattr(args, "url", None) or os.environ.get("HLSD_URL") or DEFAULT_URL).rstrip("/")
+    clients = _clients(args)
+    if len(clients) > 1:
+        raise CommandError(EXIT_USAGE, "this command takes one --url")
+    return clients[0]
+
+
+def _clients(args: argparse.Namespace) -> list[Client]:
+    urls = getattr(args, "url", None) or os.environ.get("HLSD_URL", "").split(",")
+    urls = [url.strip() for url in urls if url.strip()] or [DEFAULT_URL]
+    return [_one_client(args, url) for url in urls]
+
+
+def _one_client(args: argparse.Namespace, url: str) -> Client:
+    url = url.rstrip("/")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CommandError(EXIT_USAGE, f"bad URL {url!r}: must be http://HOST:PORT")
@@ -149,31 +167,55 @@ def _dump(value: Any) -> None:
 
 # --- the commands -------------------------------------------------------------------------
 
+def each_node(args: argparse.Namespace, show: Callable[[Client], tuple[str, Any]]) -> int:
+    """``show(client)`` -> (node name, what to print) for every node; one node prints as
+    before, several under their names (``--json``: one object by name). A node that fails
+    is one line on stderr; the others are still shown; the exit code is the worst one."""
+    clients, code, shown = _clients(args), EXIT_OK, {}
+    for client in clients:
+        try:
+            node, value = show(client)
+        except CommandError as error:
+            print(f"hlsctl: {client.url}: {error}" if len(clients) > 1 else f"hlsctl: {error}",
+                  file=sys.stderr)
+            code = max(code, error.code)
+            continue
+        shown[node] = value
+    as_json = getattr(args, "json", False)
+    if as_json:
+        _dump(next(iter(shown.values())) if len(clients) == 1 and shown else shown)
+    for node, value in ([] if as_json else shown.items()):
+        print(value if len(clients) == 1 else f"== {node}\n{value}")
+    return code
+
+
 def tree(args: argparse.Namespace) -> int:
-    client = _client(args)
-    if getattr(args, "json", False):
-        _dump(client.request("GET", TREE_PATH).json())
-        return EXIT_OK
-    answer = client.request("GET", f"{TREE_PATH}?format=text")
-    text = answer.json() if answer.content_type == "application/json" else answer.text()
-    print(text.rstrip("\n") if isinstance(text, str) else json.dumps(text, indent=2))
-    return EXIT_OK
+    def show(client: Client) -> tuple[str, Any]:
+        if getattr(args, "json", False):
+            answer = client.request("GET", TREE_PATH)
+            return answer.node, answer.json()
+        answer = client.request("GET", f"{TREE_PATH}?format=text")
+        text = answer.json() if answer.content_type == "application/json" else answer.text()
+        return answer.node, text.rstrip("\n") if isinstance(text, str) else json.dumps(text, indent=2)
+    return each_node(args, show)
 
 
 def sessions(args: argparse.Namespace) -> int:
-    states = _client(args).request("GET", SESSIONS_PATH).json()
-    if getattr(args, "json", False):
-        _dump(states)
-    elif not isinstance(states, list):
-        raise CommandError(EXIT_SERVER_ERROR, "the session list is not a JSON list")
-    else:
-        print(sessions_table(states))
-    return EXIT_OK
+    def show(client: Client) -> tuple[str, Any]:
+        answer = client.request("GET", SESSIONS_PATH)
+        states = answer.json()
+        if getattr(args, "json", False):
+            return answer.node, states
+        if not isinstance(states, list):
+            raise CommandError(EXIT_SERVER_ERROR, "the session list is not a JSON list")
+        return answer.node, sessions_table(states)
+    return each_node(args, show)
 
 
 def stop(args: argparse.Namespace) -> int:
     session = urllib.parse.quote(args.id, safe="")
-    _client(args).request("DELETE", f"{SESSIONS_PATH}/{session}")
+    for client in _clients(args):  # nodes that do not run it answer 204 as well
+        client.request("DELETE", f"{SESSIONS_PATH}/{session}")
     if getattr(args, "json", False):
         _dump({"stopped": args.id})
     else:
@@ -292,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     # The shared options work before or after the command (SUPPRESS: a sub-command does
     # not overwrite what was given before it).
     http_options = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
-    http_options.add_argument("--url", help=f"hlsd's address (else $HLSD_URL, else {DEFAULT_URL})")
+    http_options.add_argument("--url", action="append",
+                              help=f"a node's address, repeated for several (else $HLSD_URL, "
+                                   f"comma-separated, else {DEFAULT_URL})")
     http_options.add_argument("--token", help="admin token (else $HLSD_TOKEN)")
     http_options.add_argument("--timeout", type=_positive_seconds,
                               help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})")

@@ -106,13 +106,19 @@ def playlist_response(text: str, **headers: Any) -> Response:
 
 
 def segment_response(request: Request, opened: BinaryIO) -> Response:
-    """Streams the open segment file; the server closes it when done or when the client
-    goes away (waitress closes the app_iter either way)."""
+    """With ``hls.accel_redirect``: no body, nginx sends the file named in
+    ``X-Accel-Redirect``. Otherwise streams the open segment file; the server closes it
+    when done or when the client goes away (waitress closes the app_iter either way)."""
     try:
         size = os.fstat(opened.fileno()).st_size
+        redirect = request.registry.hls.segment_redirect(opened)
     except BaseException:
         opened.close()
         raise
+    if redirect is not None:
+        response = Response(content_type=MPEG_TS, cache_control=f"max-age={SEGMENT_MAX_AGE}")
+        response.headers["X-Accel-Redirect"] = redirect
+        return response
     wrapper = request.environ.get("wsgi.file_wrapper", FileIter)
     return Response(app_iter=wrapper(opened, BLOCK_SIZE), content_type=MPEG_TS,
                     content_length=size, cache_control=f"max-age={SEGMENT_MAX_AGE}")

@@ -396,3 +396,31 @@ def test_help_exits_0(capsys):
     code, out, _ = run(capsys, "--help")
 
     assert code == 0 and "reap" in out and "Exit codes" in out
+
+
+def test_several_nodes_each_under_its_name_and_a_dead_one_reported(hlsd, capsys, monkeypatch):
+    other = FakeHlsd()
+    other._thread.start()
+    try:
+        hlsd.reply("GET", "/api/v1/sessions", 200, [SESSION])
+        other.reply("GET", "/api/v1/sessions", 200, [])
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        code, out, err = run(capsys, "--url", hlsd.url, "--url", dead, "--url", other.url, "sessions")
+        assert code == 3 and err.count("\n") == 1 and dead in err
+        blocks = out.split("== ")[1:]
+        assert [block.splitlines()[0] for block in blocks] == [hlsd.url, other.url]
+        assert "3f9c2a" in blocks[0] and blocks[1].splitlines()[1] == "no sessions"
+        monkeypatch.setenv("HLSD_URL", f"{hlsd.url},{other.url}")
+        code, out, _ = run(capsys, "--json", "sessions")
+        assert code == 0 and json.loads(out) == {hlsd.url: [SESSION], other.url: []}
+        other.reply("DELETE", "/api/v1/sessions/3f9c2a", 204)
+        hlsd.reply("DELETE", "/api/v1/sessions/3f9c2a", 204)
+        assert run(capsys, "stop", "3f9c2a")[0] == 0
+        assert [r.method for r in other.received].count("DELETE") == 1
+        assert run(capsys, "fault", "kill_ffmpeg")[0] == 2  # a fault goes to one node
+    finally:
+        other.server.shutdown()
+        other.server.server_close()
+        other._thread.join(5)
