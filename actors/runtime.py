@@ -1,7 +1,8 @@
 """What every actor of one hlsd instance shares, and its wiring (made once, here).
 
 ``Runtime.build(settings)`` makes the shared services; ``start()``/``stop()`` run their
-threads (the timer service's and the process watcher's). Each part is thread-safe.
+threads (the timer service's and the process watcher's) and close the media index.
+Each part is thread-safe.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pykka
 from actors import ffmpeg
 from actors.kernel import TimerService
 from actors.media import Plan, Prober
+from actors.media.index import MediaIndex
+from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
 from actors.settings import Settings
 
@@ -88,6 +91,32 @@ class LiveRuns:
             return len(self._pids)
 
 
+INDEX_NAME = "index.sqlite3"  # in the work dir unless hls.index says otherwise
+
+
+def is_index_file(name: str) -> bool:
+    """The media index's own files in the work dir (the database, its WAL, its posters)."""
+    return name.startswith(INDEX_NAME) or name == f"{INDEX_NAME.partition('.')[0]}-posters"
+
+
+@dataclass
+class ScanBoard:
+    """The latest progress of the library scan, for the web threads and the log."""
+
+    _latest: ScanProgress | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update(self, progress: ScanProgress) -> ScanProgress | None:
+        """Keep ``progress``; returns the one it replaces."""
+        with self._lock:
+            previous, self._latest = self._latest, progress
+        return previous
+
+    def latest(self) -> ScanProgress | None:
+        with self._lock:
+            return self._latest
+
+
 @dataclass
 class Runtime:
     """What every actor of one hlsd instance shares; each part is thread-safe."""
@@ -99,13 +128,18 @@ class Runtime:
     directory: SessionDirectory
     live: LiveRuns
     metrics: Metrics
+    index: MediaIndex
+    scan: ScanBoard
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         directory, live = SessionDirectory(), LiveRuns()
         metrics = Metrics(lambda: len(directory), lambda: len(live.runs()), live.pid_count)
-        return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), Prober(settings.ffprobe),
-                   directory, live, metrics)
+        # A corrupt or unreadable index file is rebuilt (or kept in memory), never fatal.
+        index = MediaIndex(settings.index or settings.work_dir / INDEX_NAME)
+        prober = Prober(settings.ffprobe, index=index, media_root=settings.media_root)
+        return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), prober,
+                   directory, live, metrics, index, ScanBoard())
 
     def start(self) -> None:
         """The shared threads; the ``Timers`` actor also starts (and owns) the timer thread."""
@@ -115,3 +149,4 @@ class Runtime:
     def stop(self, timeout: float = 5.0) -> None:
         self.watcher.stop(timeout=timeout)
         self.timers.stop()
+        self.index.close()

@@ -69,6 +69,9 @@ class Settings:
     keep_behind: int = 30
     max_waiting: int = 24
     instance: str = field(default="")
+    index: Path | None = None  # the media index; None: <work_dir>/index.sqlite3
+    scan_interval: float = 600.0
+    scan: bool = True  # the background library scan; off, the index fills as files play
 
 
 def _positive_float(value: str) -> float:
@@ -172,6 +175,9 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "keep_behind": _positive_int,
     "max_waiting": _positive_int,
     "instance": _text,
+    "index": _path,
+    "scan_interval": _positive_float,
+    "scan": _bool,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}
 

@@ -22,12 +22,13 @@ from actors.errors import HlsError, Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
 from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
                            WhichChildren, snapshot, stop_child)
-from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, StopSession
+from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, ScanNow, StopSession
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.session import Session
 from actors.settings import Settings
 from actors.tree import ROOT_FLAGS, SESSIONS, root_specs, tree_text
+from actors.library_view import LibraryView
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class HlsSystem:
         self.settings = settings
         self.runtime = Runtime.build(settings)
         self.root: pykka.ActorRef[Any] | None = None
+        self.library_view = LibraryView(self.runtime)
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -236,6 +238,19 @@ class HlsSystem:
     def heartbeat(self, session_id: str, position: float | None = None,
                   paused: bool | None = None) -> None:
         self._tell(session_id, Heartbeat(position, paused))
+        plan = self.runtime.directory.plan(session_id)
+        if position is not None and plan is not None:
+            self.runtime.index.set_position(plan.media_id, position)
+
+    def scan_now(self) -> dict[str, Any]:
+        """Start a library scan (unless one is under way); the progress so far."""
+        if self.root is None:
+            raise Unavailable("hlsd is not running", retry_in=5)
+        children = {cid: ref for cid, ref, _, _ in self.root.ask(WhichChildren(), timeout=ASK_TIMEOUT)}
+        if children.get("scanner") is None:
+            raise Unavailable("the scanner is restarting", retry_in=1)
+        children["scanner"].tell(ScanNow())
+        return self.library_view.progress()
 
     def segment(self, session_id: str, profile: str, number: int) -> BinaryIO:
         """An open file of a complete segment; waits at most ``segment_wait`` (+1 s)."""

@@ -20,6 +20,7 @@ from actors.settings import Profile
 TS_BYTES_PER_FRAME = 320  # measured 255-275 at 30 fps, from 0.4 to 7 Mbit/s
 ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header
 AAC_OVERSHOOT = 1.1  # FFmpeg's AAC encoder ran up to 8 % over low targets
+COPY_PEAK_ESTIMATE = 2.0  # busiest segment / average, when no packet sizes are known
 
 
 def _extinfs(boundaries: tuple[float, ...]) -> list[float]:
@@ -90,8 +91,10 @@ def _audio_bit_rate(info: MediaInfo, profile: Profile) -> float:
 
 def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
                           segment_seconds: float) -> tuple[float, float]:
-    if info.keyframes is None or info.keyframe_bytes is None:
+    if info.keyframes is None:
         raise ValueError("copy needs the keyframes: probe with keyframes=True")
+    if info.keyframe_bytes is None:
+        return _estimated_video_bit_rates(info)
     keyframes, counted = info.keyframes, info.keyframe_bytes
     boundaries = segment_boundaries(info, profile, segment_seconds)
 
@@ -101,6 +104,16 @@ def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
     rates = [8 * (bytes_before(end) - bytes_before(start)) / (end - start)
              for start, end in zip(boundaries, boundaries[1:])]
     return max(rates), 8 * counted[-1] / info.duration
+
+
+def _estimated_video_bit_rates(info: MediaInfo) -> tuple[float, float]:
+    """Keyframes from a container index carry no byte counts: the average is the file's
+    rate less the audio (container overhead makes it an overestimate), the peak
+    ``COPY_PEAK_ESTIMATE`` times it."""
+    audio = info.audio.bit_rate or 0 if info.audio else 0
+    average = info.size * 8 / info.duration - audio
+    average = max(average, info.video.bit_rate or 0.0)
+    return average * COPY_PEAK_ESTIMATE, average
 
 
 def _codecs(info: MediaInfo, profile: Profile) -> str:

@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "stall_timeout": 5,
     "idle_timeout": 60,
     "max_sessions": 60,
+    # hls.ffmpeg here injects faults: the library scan must not run it for posters.
+    "scan": "false",
 }
 FAKES = ("ffmpeg-ignoring-sigterm", "ffmpeg-failing-at-start", "ffmpeg-hanging", "ffmpeg-disk-full")
 # Process names of real and fake FFmpeg (fakes are bash scripts that may exec sleep).
@@ -166,7 +168,7 @@ def wait_until_up(hlsd: HlsSystem | Server | HlsdView, timeout: float = UP_TIMEO
     def up() -> bool:
         tree = view.tree()
         names = {n.get("name"): n.get("state") for n in tree.get("children", [])}
-        return tree.get("state") == "alive" and names == dict.fromkeys(("timers", "reaper", "sessions"), "alive")
+        return tree.get("state") == "alive" and names == dict.fromkeys(("timers", "reaper", "scanner", "sessions"), "alive")
 
     settle(lambda: [] if up() else ["the actor tree is not up"], timeout, "hlsd start")
 

@@ -22,6 +22,7 @@ from typing import IO, Callable
 import psutil
 
 from actors import ffmpeg
+from actors.runtime import is_index_file
 
 FAKES = Path(__file__).parent.parent / "fakes"
 REPO = Path(__file__).parent.parent.parent
@@ -184,8 +185,13 @@ class ProcessLedger:
         found += [f"tagged {p.pid} {p.tag}" for p in ffmpeg.find_tagged(self.work_dir)]
         found += [f"handle {h.pid} not stopped" for h in self.handles if not h.closed]
         if self.work_dir.exists():
-            found += [f"left in work dir: {p.name}" for p in self.work_dir.iterdir()]
+            found += [f"left in work dir: {name}" for name in work_entries(self.work_dir)]
         return found
+
+
+def work_entries(work_dir: Path) -> list[str]:
+    """Sorted names in ``work_dir`` other than the media index's (which persists)."""
+    return sorted(p.name for p in work_dir.iterdir() if not is_index_file(p.name))
 
 
 def own_children() -> dict[int, str]:

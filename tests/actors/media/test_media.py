@@ -14,7 +14,6 @@ import psutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from actors import media
 from actors.media import recipe
 from actors.media import (
     MEDIA_EXTENSIONS, TIMELINE_OFFSET, AudioStream, ListedSegment, MediaInfo,
@@ -154,10 +153,22 @@ def test_probe_reads_a_720p_h264_aac_clip(prober, clip720):
 def test_probe_with_keyframes_indexes_the_video(prober, clip720):
     info = prober.probe(clip720, keyframes=True)
     assert info.keyframes == (0.0, 2.0)
+    assert info.keyframe_bytes is None  # from the MP4's stss: no packet sizes read
+    assert replace(info, keyframes=None) == prober.probe(clip720)
+
+
+def test_probe_of_a_container_without_index_counts_the_bytes(prober, clip720, clips):
+    """MPEG-TS has no keyframe index: the packet pass finds the keyframes and sizes."""
+    ts = clips / "hd.ts"
+    if not ts.exists():
+        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(clip720), "-c", "copy", str(ts)],
+                       check=True, timeout=60)
+    info = prober.probe(ts, keyframes=True)
+    assert info.keyframes == pytest.approx((0.0, 2.0), abs=0.05)
     assert info.keyframe_bytes is not None and len(info.keyframe_bytes) == 3
     assert info.keyframe_bytes[0] == 0 < info.keyframe_bytes[1] < info.keyframe_bytes[2]
     assert info.keyframe_bytes[2] < info.size
-    assert replace(info, keyframes=None, keyframe_bytes=None) == prober.probe(clip720)
+    assert replace(info, keyframes=None, keyframe_bytes=None) == prober.probe(ts)
 
 
 @pytest.fixture
@@ -189,7 +200,7 @@ def test_probe_runs_ffprobe_once_for_concurrent_callers(counting_ffprobe, clip72
     prober.probe(clip720)
     prober.probe(clip720, keyframes=True)
     prober.probe(clip720, keyframes=True)
-    assert runs(log) == 2  # the keyframe pass, once
+    assert runs(log) == 1  # the keyframes come from the MP4's stss: no ffprobe pass
 
 
 def test_probe_runs_again_when_the_file_changes(counting_ffprobe, clips):
