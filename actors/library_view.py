@@ -46,14 +46,14 @@ class LibraryView:
         }
 
     def progress(self) -> dict[str, Any]:
-        """The scan's latest progress as JSON: ``running`` is False before the first pass
-        and once a pass finished."""
-        latest = self.runtime.scan.latest()
+        """The scan's latest progress as JSON: ``pass`` counts passes begun (0: none yet);
+        ``running`` is False before the first pass and once a pass finished."""
+        latest, passes = self.runtime.scan.latest(), self.runtime.scan.passes()
         if latest is None:
-            return {"running": False, "done": 0, "total": 0, "bytes_done": 0,
+            return {"running": False, "pass": 0, "done": 0, "total": 0, "bytes_done": 0,
                     "bytes_total": 0, "fraction": 0.0, "current": None, "errors": 0,
                     "elapsed": 0.0}
-        return {"running": not latest.finished, "done": latest.done, "total": latest.total,
+        return {"running": not latest.finished, "pass": passes, "done": latest.done, "total": latest.total,
                 "bytes_done": latest.bytes_done, "bytes_total": latest.bytes_total,
                 "fraction": round(latest.fraction, 4), "current": latest.current,
                 "errors": latest.errors, "indexed": latest.indexed,

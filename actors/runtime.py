@@ -101,20 +101,28 @@ def is_index_file(name: str) -> bool:
 
 @dataclass
 class ScanBoard:
-    """The latest progress of the library scan, for the web threads and the log."""
+    """The latest progress of the library scan, for the web threads and the log, and
+    how many passes have begun (a pass is told apart by its start time)."""
 
     _latest: ScanProgress | None = None
+    _passes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(self, progress: ScanProgress) -> ScanProgress | None:
         """Keep ``progress``; returns the one it replaces."""
         with self._lock:
             previous, self._latest = self._latest, progress
+            if previous is None or previous.started != progress.started:
+                self._passes += 1
         return previous
 
     def latest(self) -> ScanProgress | None:
         with self._lock:
             return self._latest
+
+    def passes(self) -> int:
+        with self._lock:
+            return self._passes
 
 
 @dataclass

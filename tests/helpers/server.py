@@ -211,7 +211,9 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
     log = tmp_path / "hlsd.log"
     with log.open("wb") as out:
         process = subprocess.Popen([str(PSERVE), str(ini)], stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                  # this checkout, not the installed one
+                                                  "PYTHONPATH": str(REPO)},
                                    preexec_fn=_die_with_parent)
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
     started.url = _wait_for_url(started, time.monotonic() + timeout)

@@ -1,10 +1,13 @@
 """hlsctl: the operator's command line for hlsd.
 
     hlsctl [--url URL] [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
+    hlsctl [...] scan [--wait S]
     hlsctl reap [--config INI] [--json]
 
 The first form talks to a running hlsd over HTTP (``--url``, else ``$HLSD_URL``, else
-http://127.0.0.1:6543; ``--token``, else ``$HLSD_TOKEN``, sent as a bearer token). Proxy
+http://127.0.0.1:6543; ``--token``, else ``$HLSD_TOKEN``, sent as a bearer token).
+``scan`` starts a library scan and shows its progress bar until it has finished (at
+most ``--wait`` s); with ``--json`` no bar, and the final progress as JSON. Proxy
 variables are ignored, so the token only ever goes to hlsd. ``reap`` works offline: it
 sweeps the work dir named by the config file (``--config``, else ``$HLSD_CONFIG``, else
 ``config/development.ini``) as a new instance with no live runs, so it kills only tagged
@@ -37,7 +40,8 @@ import plaster
 from actors import ffmpeg
 from actors.faults import FAULTS
 from actors.settings import SettingsError, parse_settings
-from web.routes import FAULTS_PATH, SESSIONS_PATH, TREE_PATH
+from web.routes import FAULTS_PATH, SCAN_PATH, SESSIONS_PATH, TREE_PATH
+from web.scripts import scanbar
 
 EXIT_OK = 0
 EXIT_SERVER_ERROR = 1
@@ -193,6 +197,23 @@ def fault(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def scan(args: argparse.Namespace) -> int:
+    client = _client(args)
+    before = client.request("POST", SCAN_PATH, {}).json()
+    deadline = time.monotonic() + args.wait
+    try:
+        final = scanbar.follow(lambda: client.request("GET", SCAN_PATH).json(), before,
+                               deadline, show=not getattr(args, "json", False))
+    except TimeoutError:
+        raise CommandError(EXIT_SERVER_ERROR, f"the scan did not finish within {args.wait:g} s") from None
+    if getattr(args, "json", False):
+        _dump(final)
+    else:
+        print(f"scanned {_count(final['total'], 'file', 'files')}: {final['indexed']} indexed, "
+              f"{final['errors']} errors ({final['elapsed']:.1f} s)")
+    return EXIT_OK
+
+
 def reap(args: argparse.Namespace) -> int:
     config = Path(getattr(args, "config", None) or os.environ.get("HLSD_CONFIG") or DEFAULT_CONFIG)
     settings = load_settings(config)
@@ -319,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults = command("fault", fault, "inject a fault (hls.faults_enabled must be true)", web)
     faults.add_argument("kind", metavar="KIND", choices=FAULTS, help=", ".join(FAULTS))
     faults.add_argument("id", metavar="ID", nargs="?", help="the session (default: any)")
+    command("scan", scan, "scan the library now and show its progress", web).add_argument(
+        "--wait", type=_positive_seconds, default=3600.0, metavar="S",
+        help="give up after S seconds (default 3600)")
     command("reap", reap, "offline: kill FFmpeg whose hlsd is gone, remove leftover work dirs",
             (json_option,)).add_argument(
         "--config", metavar="INI",
