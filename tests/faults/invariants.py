@@ -44,6 +44,7 @@ import psutil
 import pytest
 
 from actors import ffmpeg
+from actors.runtime import is_index_file
 from actors.system import HlsSystem
 from tests.helpers.media import make_clip
 from tests.helpers.procs import (
@@ -284,11 +285,13 @@ def unreaped_ffmpeg(pid: int) -> list[str]:
 
 
 def dir_problems(work_dir: Path, instance: str, live_runs: set[str]) -> list[str]:
-    """Nothing under ``work_dir`` but this instance's owner file and live runs' dirs."""
+    """Nothing under ``work_dir`` but this instance's owner file and live runs' dirs (and
+    the media index, which persists there)."""
     if not work_dir.exists():
         return []
     problems = [f"stray {path.relative_to(work_dir)} in the work dir"
-                for path in work_dir.iterdir() if path.name != instance]
+                for path in work_dir.iterdir()
+                if path.name != instance and not is_index_file(path.name)]
     own = work_dir / instance
     for path in sorted(own.iterdir()) if own.is_dir() else []:
         if path.name == ffmpeg.OWNER_FILE:
