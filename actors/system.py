@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import resource
 import secrets
 import signal
 import threading
@@ -43,11 +44,13 @@ class HlsSystem:
         self.runtime = Runtime.build(settings)
         self.root: pykka.ActorRef[Any] | None = None
         self.library_view = LibraryView(self.runtime)
+        self.playlists = media.PlaylistCache()
 
     # --- life cycle ------------------------------------------------------------------------
 
     def start(self) -> HlsSystem:
         settings = self.settings
+        _raise_open_files_limit()
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
         # Before serving: kill what a killed hlsd left running, remove its dirs (invariant 3).
@@ -211,11 +214,14 @@ class HlsSystem:
     def media_playlist(self, session_id: str, profile: str,
                        segment_uri: Callable[[int], str]) -> str:
         """The VOD playlist of the whole file for one rendition (a heartbeat too)."""
-        boundaries = self._plan(session_id).boundaries.get(profile)
+        plan = self._plan(session_id)
+        boundaries = plan.boundaries.get(profile)
         if boundaries is None:
             raise NotFound(f"session {session_id!r} has no profile {profile!r}")
         self.heartbeat(session_id)
-        return media.media_playlist(boundaries, segment_uri)
+        # Same file version and rendition: same segments, whichever session asks.
+        key = (plan.media_id, profile, boundaries)
+        return self.playlists.media_playlist(key, boundaries, segment_uri)
 
     def _plan(self, session_id: str) -> media.Plan:
         plan = self.runtime.directory.plan(session_id)
@@ -269,6 +275,14 @@ class HlsSystem:
             reply.get(timeout=self.settings.kill_grace + 5.0)
         except pykka.Timeout:
             raise Unavailable(f"session {session_id!r} is still stopping", retry_in=1) from None
+
+
+def _raise_open_files_limit() -> None:
+    """Every running FFmpeg costs hlsd 5 fds, every client a socket: soft = hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files limit raised from %d to %d", soft, hard)
 
 
 def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import sqlite3
 import stat
 from pathlib import Path
@@ -105,3 +106,14 @@ def test_a_file_not_yet_indexed_plays_at_once(media: Path, tmp_path: Path,
             system.stop_session(state["id"])
         entry = system.runtime.index.get("new.mp4", Stamp.of((media / "new.mp4").stat()))
         assert entry is not None and entry.has_keyframes and entry.keyframes_complete
+
+
+def test_start_raises_the_open_files_limit_to_the_hard_limit(media: Path, tmp_path: Path,
+                                                             counting_ffprobe) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        with hlsd(media, tmp_path / "work", counting_ffprobe[0]):
+            assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -422,3 +422,17 @@ def _plant_dead_instance(path: Path) -> None:
     (path / "s0" / "r0").mkdir(parents=True)
     (path / "s0" / "r0" / "seg000.ts").write_bytes(b"stale")
     (path / ffmpeg.OWNER_FILE).write_text(json.dumps({"pid": gone.pid, "start": start}))
+
+
+def test_a_running_ffmpeg_costs_hlsd_five_fds(ledger, watcher):
+    """Three pipes (owned by the watcher once watched) and two pidfds (the owner's, and
+    the watcher's for its selector); the ledger's own pidfd is the test's."""
+    before = len(os.listdir("/proc/self/fd"))
+    events = EventLog()
+    handle = ledger.spawn(lambda p, s: segmenting_ffmpeg_args(p, s, realtime=True), FFMPEG)
+    watcher.watch(handle, events)
+    events.wait_for(lambda es: any(isinstance(e, ffmpeg.SegmentListed) for e in es), 15)
+    assert len(os.listdir("/proc/self/fd")) - before == 5 + 1
+    finish_run(ledger, handle)
+    events.exited(handle.pid, timeout=10)
+    assert len(os.listdir("/proc/self/fd")) - before == 1  # the ledger's, closed at the end

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from actors.media import recipe
 from actors.media import (
-    MEDIA_EXTENSIONS, TIMELINE_OFFSET, AudioStream, ListedSegment, MediaInfo,
+    MEDIA_EXTENSIONS, TIMELINE_OFFSET, AudioStream, ListedSegment, MediaInfo, PlaylistCache,
     Prober, VideoStream, copies_audio, ffmpeg_args, list_media, master_playlist,
     media_playlist, parse_segment_list_line, reaches_its_boundary, renditions, resolve_media,
     segment_boundaries, segment_for_time,
@@ -693,3 +693,22 @@ def test_master_bandwidth_is_an_honest_peak(prober, clips, profile):
     average = 8 * sum(size for _, size in run.listed) / info.duration
     assert max(rates) <= declared.bandwidth
     assert declared.average_bandwidth == pytest.approx(average, rel=0.1)
+
+
+def test_playlist_cache_renders_once_per_key_for_every_session():
+    bounds = (0.0, 4.0, 8.0, 10.5)
+    cache = PlaylistCache(size=2)
+    for session in ("aaaa", "bbbb"):
+        uri = lambda n, s=session: f"/hls/{s}/copy/{n}.ts"
+        assert cache.media_playlist(("film", "copy"), bounds, uri) == media_playlist(bounds, uri)
+    # Kept: the same key gives what was rendered first, even for other boundaries.
+    other = (0.0, 5.0, 10.5)
+    kept = cache.media_playlist(("film", "copy"), other, lambda n: f"/x/{n}.ts")
+    assert kept == media_playlist(bounds, lambda n: f"/x/{n}.ts") != media_playlist(other, lambda n: f"/x/{n}.ts")
+    # URIs of another form are rendered whole, never from the kept template.
+    odd = lambda n: f"/seg?n={n}"
+    assert cache.media_playlist(("film", "copy"), other, odd) == media_playlist(other, odd)
+    for key in ("a", "b"):  # least recently used goes first
+        cache.media_playlist(key, other, lambda n: f"/{n}.ts")
+    assert cache.media_playlist(("film", "copy"), other, lambda n: f"/{n}.ts") == \
+        media_playlist(other, lambda n: f"/{n}.ts")
