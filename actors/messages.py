@@ -24,6 +24,8 @@ class Timer(str, Enum):
     EXPIRE = "expire"  # session: idle for hls.resume_window, end for good
     STALL = "stall"  # transcoder: no progress for hls.stall_timeout
     SWEEP = "sweep"  # reaper: the next periodic sweep
+    SCAN = "scan"  # scanner: the next library scan
+    SCAN_STEP = "scan_step"  # scanner: index the next file of the pass under way
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class SegmentWait:
 
     profile: str
     number: int
+
+
+@dataclass(frozen=True)
+class ScanNow:
+    """Scanner: start a library scan now (none starts while one is under way)."""
 
 
 # --- sessions and transcoders --------------------------------------------------------

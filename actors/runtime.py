@@ -1,19 +1,23 @@
 """What every actor of one hlsd instance shares, and its wiring (made once, here).
 
 ``Runtime.build(settings)`` makes the shared services; ``start()``/``stop()`` run their
-threads (the timer service's and the process watcher's). Each part is thread-safe.
+threads (the timer service's and the process watcher's) and close the media index.
+Each part is thread-safe.
 """
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
 
-from actors import ffmpeg
+from actors import ffmpeg, tokens
 from actors.kernel import TimerService
 from actors.media import Plan, Prober
+from actors.media.index import MediaIndex
+from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
 from actors.settings import Settings
 
@@ -88,6 +92,47 @@ class LiveRuns:
             return len(self._pids)
 
 
+INDEX_NAME = "index.sqlite3"  # in the work dir unless hls.index says otherwise
+
+
+def is_index_file(name: str) -> bool:
+    """The media index's own files in the work dir (the database, its WAL, its posters)."""
+    return name.startswith(INDEX_NAME) or name == f"{INDEX_NAME.partition('.')[0]}-posters"
+
+
+def persists_in_work_dir(path: Path) -> bool:
+    """What is kept in the work dir across runs of hlsd on purpose: the media index, and
+    the session secret (tokens must verify after a restart). Nothing else may stay."""
+    secret = path.name == tokens.SECRET_FILE and path.is_file() and not path.is_symlink()
+    return secret or is_index_file(path.name)
+
+
+@dataclass
+class ScanBoard:
+    """The latest progress of the library scan, for the web threads and the log, and
+    how many passes have begun (a pass is told apart by its start time)."""
+
+    _latest: ScanProgress | None = None
+    _passes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update(self, progress: ScanProgress) -> ScanProgress | None:
+        """Keep ``progress``; returns the one it replaces."""
+        with self._lock:
+            previous, self._latest = self._latest, progress
+            if previous is None or previous.started != progress.started:
+                self._passes += 1
+        return previous
+
+    def latest(self) -> ScanProgress | None:
+        with self._lock:
+            return self._latest
+
+    def passes(self) -> int:
+        with self._lock:
+            return self._passes
+
+
 @dataclass
 class Runtime:
     """What every actor of one hlsd instance shares; each part is thread-safe."""
@@ -99,13 +144,18 @@ class Runtime:
     directory: SessionDirectory
     live: LiveRuns
     metrics: Metrics
+    index: MediaIndex
+    scan: ScanBoard
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         directory, live = SessionDirectory(), LiveRuns()
         metrics = Metrics(lambda: len(directory), lambda: len(live.runs()), live.pid_count)
-        return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), Prober(settings.ffprobe),
-                   directory, live, metrics)
+        # A corrupt or unreadable index file is rebuilt (or kept in memory), never fatal.
+        index = MediaIndex(settings.index or settings.work_dir / INDEX_NAME)
+        prober = Prober(settings.ffprobe, index=index, media_root=settings.media_root)
+        return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), prober,
+                   directory, live, metrics, index, ScanBoard())
 
     def start(self) -> None:
         """The shared threads; the ``Timers`` actor also starts (and owns) the timer thread."""
@@ -115,3 +165,4 @@ class Runtime:
     def stop(self, timeout: float = 5.0) -> None:
         self.watcher.stop(timeout=timeout)
         self.timers.stop()
+        self.index.close()

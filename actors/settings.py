@@ -75,6 +75,9 @@ class Settings:
     # Empty: waitress sends segment bytes itself; else the X-Accel-Redirect prefix.
     accel_redirect: str = ""
     instance: str = field(default="")
+    index: Path | None = None  # the media index; None: <work_dir>/index.sqlite3
+    scan_interval: float = 600.0
+    scan: bool = True  # the background library scan; off, the index fills as files play
 
 
 def _positive_float(value: str) -> float:
@@ -193,6 +196,9 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "session_secret": _secret,
     "accel_redirect": _accel_prefix,
     "instance": _text,
+    "index": _path,
+    "scan_interval": _positive_float,
+    "scan": _bool,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}
 

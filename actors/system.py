@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import resource
 import signal
 import threading
 import time
@@ -23,12 +24,13 @@ from actors.errors import HlsError, Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
 from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
                            WhichChildren, snapshot, stop_child)
-from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, StopSession
+from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, ScanNow, StopSession
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.session import Session
 from actors.settings import Settings
 from actors.tree import ROOT_FLAGS, SESSIONS, root_specs, tree_text
+from actors.library_view import LibraryView
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,14 @@ class HlsSystem:
         self.secret = settings.session_secret  # the work dir's own one when not set (start)
         # One re-creation at a time: two requests of an unknown session must not both start it.
         self._resume_lock = threading.Lock()
+        self.library_view = LibraryView(self.runtime)
+        self.playlists = media.PlaylistCache()
 
     # --- life cycle ------------------------------------------------------------------------
 
     def start(self) -> HlsSystem:
         settings = self.settings
+        _raise_open_files_limit()
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
         if not self.secret:
@@ -252,11 +257,14 @@ class HlsSystem:
     def media_playlist(self, session_id: str, profile: str,
                        segment_uri: Callable[[int], str]) -> str:
         """The VOD playlist of the whole file for one rendition (a heartbeat too)."""
-        boundaries = self._plan(session_id).boundaries.get(profile)
+        plan = self._plan(session_id)
+        boundaries = plan.boundaries.get(profile)
         if boundaries is None:
             raise NotFound(f"session {tokens.short_id(session_id)} has no profile {profile!r}")
         self.heartbeat(session_id)
-        return media.media_playlist(boundaries, segment_uri)
+        # Same file version and rendition: same segments, whichever session asks.
+        key = (plan.media_id, profile, boundaries)
+        return self.playlists.media_playlist(key, boundaries, segment_uri)
 
     def _plan(self, session_id: str) -> media.Plan:
         self._session_ref(session_id)  # verifies the token; re-creates the session if need be
@@ -280,6 +288,19 @@ class HlsSystem:
     def heartbeat(self, session_id: str, position: float | None = None,
                   paused: bool | None = None) -> None:
         self._tell(session_id, Heartbeat(position, paused))
+        plan = self.runtime.directory.plan(session_id)
+        if position is not None and plan is not None:
+            self.runtime.index.set_position(plan.media_id, position)
+
+    def scan_now(self) -> dict[str, Any]:
+        """Start a library scan (unless one is under way); the progress so far."""
+        if self.root is None:
+            raise Unavailable("hlsd is not running", retry_in=5)
+        children = {cid: ref for cid, ref, _, _ in self.root.ask(WhichChildren(), timeout=ASK_TIMEOUT)}
+        if children.get("scanner") is None:
+            raise Unavailable("the scanner is restarting", retry_in=1)
+        children["scanner"].tell(ScanNow())
+        return self.library_view.progress()
 
     def segment(self, session_id: str, profile: str, number: int) -> BinaryIO:
         """An open file of a complete segment; waits at most ``segment_wait`` (+1 s)."""
@@ -325,6 +346,14 @@ class HlsSystem:
             reply.get(timeout=max(0.1, deadline - time.monotonic()))
         except pykka.Timeout:
             raise Unavailable("still stopping", retry_in=1) from None
+
+
+def _raise_open_files_limit() -> None:
+    """Every running FFmpeg costs hlsd 5 fds, every client a socket: soft = hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files limit raised from %d to %d", soft, hard)
 
 
 def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:

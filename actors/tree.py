@@ -4,6 +4,7 @@
 root (one_for_one, 5 restarts in 60 s)
 ├─ timers     the TimerService's thread
 ├─ reaper     start-up and periodic sweeps of orphaned FFmpeg and work dirs
+├─ scanner    the library scan into the media index, one file at a time
 └─ sessions   dynamic; one transient Session per playback
    └─ session ─ transcoders (the session's own supervisor) ─ transcoder
 ```
@@ -24,6 +25,7 @@ from actors.kernel import (
 )
 from actors.reaper import Reaper
 from actors.runtime import Runtime
+from actors.scanner import Scanner
 
 ROOT_FLAGS = SupervisorFlags(Strategy.ONE_FOR_ONE, intensity=5, period=60.0)
 # Sessions restart (transient) after a crash; many crashes at once restart the lot.
@@ -37,6 +39,8 @@ def root_specs(runtime: Runtime) -> tuple[ChildSpec, ...]:
         ChildSpec("timers", lambda link: Timers.start(link, runtime.timers)),
         ChildSpec("reaper", lambda link: Reaper.start(link, runtime),
                   shutdown=grace + 2),  # a sweep may be under way
+        ChildSpec("scanner", lambda link: Scanner.start(link, runtime),
+                  shutdown=35.0),  # one ffprobe or poster under way, bounded at 30 s
         ChildSpec(SESSIONS, lambda link: Supervisor.start(link, SESSIONS_FLAGS, timers=runtime.timers),
                   shutdown=grace + 10, kind="supervisor"),
     )
@@ -73,5 +77,11 @@ def _transcoder_summary(node: dict[str, Any]) -> list[str]:
     return parts
 
 
-SUMMARIES: dict[str, Summary] = {"reaper": _reaper_summary, "session": _session_summary,
+def _scanner_summary(node: dict[str, Any]) -> list[str]:
+    return [node["name"], "alive", f"passes {node.get('passes', 0)}",
+            f"files {node.get('done', 0)}/{node.get('total', 0)}"]
+
+
+SUMMARIES: dict[str, Summary] = {"reaper": _reaper_summary, "scanner": _scanner_summary,
+                                 "session": _session_summary,
                                  "transcoder": _transcoder_summary}

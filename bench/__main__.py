@@ -25,6 +25,9 @@ ROWS = {
     6: "churn",
     7: "concurrency",
     8: "serving",
+    9: "library",
+    10: "long_film",
+    11: "scan",
 }
 
 

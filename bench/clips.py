@@ -33,6 +33,8 @@ SHORT = Clip(60, 1280, 720)  # rows 1, 3, 4, 5, 6
 LONG = Clip(600, 1280, 720)  # row 2
 SMALL = Clip(60, 640, 360)  # row 7: 100 sessions' segments stay a few GB in all
 SERVE = Clip(12, 960, 540)  # row 8: 4 s copy segments of about 2 MB
+FILM = Clip(10800, 320, 180, fps=15)  # row 10: a 3-hour film, low bit rate
+TINY = Clip(10, 320, 180, fps=15)  # rows 9, 11: copied or linked into generated libraries
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ def start(scratch: Path, media_root: Path, *, server: dict[str, Any] | None = No
     log = home / "hlsd.log"
     with log.open("wb") as out:
         process = subprocess.Popen([str(PSERVE), str(ini)], stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                  "PYTHONPATH": str(REPO)},  # this checkout
                                    preexec_fn=die_with_parent)
     started = Server(process, "", ini, log, work_dir, instance)
     try:

@@ -13,14 +13,16 @@ MEDIA = r"{media_id:.+}"  # decoded from the path, '/' included; media.resolve_m
 SESSIONS_PATH = "/api/v1/sessions"
 TREE_PATH = "/api/v1/tree"
 FAULTS_PATH = "/api/v1/faults"
+SCAN_PATH = "/api/v1/scan"
 
 STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist", "hls_segment"})
-PAGE_ROUTES = frozenset({"home", "watch"})
+PAGE_ROUTES = frozenset({"home", "watch", "poster"})
 
 
 def includeme(config: Configurator) -> None:
     config.add_route("home", "/")
     config.add_route("watch", f"/watch/{MEDIA}")
+    config.add_route("poster", f"/posters/{MEDIA}")
 
     config.add_route("media_list", "/media")
     config.add_route("media_master", f"/media/{MEDIA}/master.m3u8")
@@ -35,5 +37,6 @@ def includeme(config: Configurator) -> None:
 
     config.add_route("tree", "/api/v1/tree")
     config.add_route("faults", "/api/v1/faults")
+    config.add_route("scan", SCAN_PATH)
     config.add_route("metrics", "/metrics")
     config.add_route("healthz", "/healthz")

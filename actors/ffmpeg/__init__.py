@@ -13,9 +13,9 @@ hlsd uses the real thing.
   ``ProgressReported``, ``SegmentListed``, ``ProcessExited``.
 - ``sweep``: ``find_tagged``, ``terminate_tagged``, ``sweep(...) -> SweepReport`` (layer 3).
 - ``workdirs``: ``work_dir/<instance>/owner.json`` and ``.../<session>/<run>/``.
-- ``probe``: ``run_ffprobe``; ``sample``: ``write_sample``.
+- ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority); ``sample``: ``write_sample``.
 """
-from actors.ffmpeg.probe import DEMUXERS, ProbeFailed, ProbeTimedOut, run_ffprobe
+from actors.ffmpeg.probe import DEMUXERS, ProbeFailed, ProbeTimedOut, run_ffprobe, write_poster
 from actors.ffmpeg.spawn import KILL_WAIT, STDERR_TAIL_LINES, ProcessHandle, spawn
 from actors.ffmpeg.stop import StopReport, resume, stop_process_group, suspend
 from actors.ffmpeg.sweep import SweepReport, TaggedProcess, find_tagged, sweep, terminate_tagged
@@ -54,5 +54,5 @@ __all__ = [
     "TaggedProcess",
     "claim_instance_dir", "find_tagged", "instance_dir", "owner_alive", "release_instance_dir",
     "remove_run_dir", "resume", "run_dir", "run_ffprobe", "spawn", "stop_process_group",
-    "suspend", "sweep", "terminate_tagged",
+    "suspend", "sweep", "terminate_tagged", "write_poster",
 ]

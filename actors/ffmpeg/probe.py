@@ -1,16 +1,24 @@
-"""Running ffprobe: bounded, ``file:`` inputs only, a whitelist of demuxers.
+"""Running ffprobe, and FFmpeg for one poster frame: bounded, ``file:`` inputs only, a
+whitelist of demuxers.
 
 ``run_ffprobe`` returns ffprobe's standard output, or raises ``ProbeTimedOut`` (it was
 killed and reaped at its deadline) or ``ProbeFailed`` (with ffprobe's last error line).
+``write_poster`` writes a small JPEG of one frame, with the same errors. With
+``low_priority`` (the library scan) the process runs under ``nice -n 10 ionice -c3``
+(util-linux): it gets CPU and disk only when playback does not want them.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 # The only demuxers opened: a "movie" that is really an HLS playlist or a concat script
 # would otherwise make FFprobe or FFmpeg read files outside the media root.
 DEMUXERS = "mov,matroska,avi,mpegts,mpeg,mpegvideo,flv,asf,ogg"
+LOW_PRIORITY = (shutil.which("nice") or "nice", "-n", "10",
+                shutil.which("ionice") or "ionice", "-c3")
+POSTER_WIDTH = 320
 
 
 class ProbeFailed(Exception):
@@ -21,15 +29,34 @@ class ProbeTimedOut(Exception):
     """ffprobe ran past its deadline and was killed."""
 
 
-def run_ffprobe(ffprobe: str, args: list[str], path: Path, timeout: float) -> str:
+def run_ffprobe(ffprobe: str, args: list[str], path: Path, timeout: float, *,
+                low_priority: bool = False) -> str:
     command = [ffprobe, "-v", "error", "-protocol_whitelist", "file",
                "-format_whitelist", DEMUXERS, *args, f"file:{path}"]
+    return _run(command, path, timeout, low_priority)
+
+
+def write_poster(ffmpeg: str, path: Path, at: float, target: Path, timeout: float, *,
+                 low_priority: bool = True) -> None:
+    """A ``POSTER_WIDTH`` px wide JPEG of the frame at ``at`` s (media timeline) in ``target``."""
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
+               "-ss", f"{max(at, 0.0):.3f}", "-i", f"file:{path}", "-map", "0:V:0",
+               "-frames:v", "1", "-vf", f"scale={POSTER_WIDTH}:-2", "-q:v", "5",
+               "-f", "image2", "-update", "1", f"file:{target}"]
+    _run(command, path, timeout, low_priority)
+
+
+def _run(command: list[str], path: Path, timeout: float, low_priority: bool) -> str:
+    name = Path(command[0]).name
+    if low_priority:
+        command = [*LOW_PRIORITY, *command]
     try:
         done = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:  # run() has killed and reaped ffprobe
-        raise ProbeTimedOut(f"ffprobe took longer than {timeout:.1f} s") from None
+                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:  # run() has killed and reaped the process
+        raise ProbeTimedOut(f"{name} took longer than {timeout:.1f} s") from None
     if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1:] or ["ffprobe failed"]
+        reason = done.stderr.strip().splitlines()[-1:] or [f"{name} failed"]
         raise ProbeFailed(reason[0].replace(f"file:{path}: ", ""))
     return done.stdout

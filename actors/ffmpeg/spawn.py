@@ -5,14 +5,33 @@ SIGKILL``, so the kernel kills it when the *thread* that spawned it ends, or the
 server dies. It must run on the owning actor's thread. The process gets a ``-progress``
 pipe and a segment-list pipe (their fds are handed to ``build_argv``) and a stderr pipe;
 ``ProcessHandle`` holds them and a pidfd for the watcher.
+
+How: ``setpriv --pdeathsig KILL -- hlsd-ffmpeg ARGS`` (util-linux) sets the death signal
+and execs the executable. With no ``preexec_fn``, ``subprocess`` spawns by ``vfork`` (or
+``posix_spawn``) instead of forking a copy of the server: the parent thread waits only
+until ``setpriv`` runs. The death signal belongs to the thread that spawned (it survives
+``execve``). argv[0] stays ``ARGV0_MARKER``: ``setpriv`` execs by name, found through a
+private directory put first on ``PATH`` that holds a ``hlsd-ffmpeg`` symlink to the
+executable (a script gets its own path, as before: the kernel replaces a script's
+argv[0] anyway, and scripts that need the marker ``exec -a`` it).
+
+The race check: ``spawn`` returns only once the child has left ``setpriv`` (its
+``/proc/PID/exe`` is no longer ``setpriv``), that is, once the death signal is set while
+the spawning thread still lives; a child that did not get there within ``KILL_WAIT`` is
+killed. What no check in the parent can cover - the whole server SIGKILLed in the
+millisecond between ``vfork`` and ``setpriv``'s ``prctl`` - the start-up sweep covers
+(layer 3: the tagged survivor of a dead owner is killed before the next hlsd serves).
 """
 from __future__ import annotations
 
-import ctypes
+import hashlib
 import logging
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -27,11 +46,11 @@ STDERR_TAIL_LINES = 40
 # How long the kernel may take to finish a SIGKILLed process (uninterruptible I/O).
 KILL_WAIT = 1.0
 
-_PR_SET_PDEATHSIG = 1
-# Loaded before any fork: a child between fork and exec must not load libraries.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+_SETPRIV_REAL = os.path.realpath(SETPRIV)
+_EXEC_POLL = 0.0002  # s between looks at /proc/PID/exe while setpriv runs (~1 ms)
+_links: dict[str, str] = {}
+_links_lock = threading.Lock()
 
 
 class ProcessHandle:
@@ -72,11 +91,21 @@ class ProcessHandle:
         with self._stderr_lock:
             self._stderr.append(line)
 
+    def take_pipes(self) -> tuple[int, int, int]:
+        """Hand the three pipes (progress, segment list, stderr) to the caller, who closes
+        them from now on (the watcher: no duplicates, so 5 fds per process, not 8)."""
+        if self.closed or self.progress_fd < 0:
+            raise ValueError(f"the pipes of process {self.pid} are closed or taken")
+        pipes = (self.progress_fd, self.segment_list_fd, self.stderr_fd)
+        self.progress_fd = self.segment_list_fd = self.stderr_fd = -1
+        return pipes
+
     def close(self) -> None:
-        """Close the parent's fds; harmless to repeat."""
+        """Close the parent's fds (the pipes unless taken); harmless to repeat."""
         if not self.closed:
             self.closed = True
-            close_all((self.pidfd, self.progress_fd, self.segment_list_fd, self.stderr_fd))
+            close_all([fd for fd in (self.pidfd, self.progress_fd, self.segment_list_fd,
+                                     self.stderr_fd) if fd >= 0])
 
 
 def spawn(build_argv: Callable[[int, int], list[str]], tag: Tag, cwd: Path,
@@ -92,13 +121,13 @@ def spawn(build_argv: Callable[[int, int], list[str]], tag: Tag, cwd: Path,
     list_r, list_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     pipes = (progress_r, list_r, stderr_r)
+    name, path = _exec_name(executable)
     try:
         popen = subprocess.Popen(
-            [ARGV0_MARKER, *build_argv(progress_w, list_w)], executable=executable,
-            cwd=cwd, env={**os.environ, **tag.environ()}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr_w, close_fds=True,
-            pass_fds=(progress_w, list_w), start_new_session=True,
-            preexec_fn=_link_to_parent(os.getpid()))
+            [SETPRIV, "--pdeathsig", "KILL", "--", name, *build_argv(progress_w, list_w)],
+            cwd=cwd, env={**os.environ, **tag.environ(), "PATH": path},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_w,
+            close_fds=True, pass_fds=(progress_w, list_w), start_new_session=True)
     except BaseException:
         close_all(pipes)
         raise
@@ -106,17 +135,63 @@ def spawn(build_argv: Callable[[int, int], list[str]], tag: Tag, cwd: Path,
         close_all((progress_w, list_w, stderr_w))
     for fd in pipes:
         os.set_blocking(fd, False)
-    return ProcessHandle(popen, tag, _pidfd_or_kill(popen, pipes), pipes)
+    pidfd = _pidfd_or_kill(popen, pipes)
+    if not _left_setpriv(popen):
+        _kill(popen, pidfd, pipes)
+        raise OSError(f"{executable} was not started with its death signal within {KILL_WAIT} s")
+    return ProcessHandle(popen, tag, pidfd, pipes)
 
 
-def _link_to_parent(parent_pid: int) -> Callable[[], None]:
-    def link() -> None:
-        # Runs in the child between fork and exec, so: no imports, no allocation-heavy work.
-        if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL.value, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent_pid:
-            os._exit(1)  # the parent died before the link was made
-    return link
+def _exec_name(executable: str) -> tuple[str, str]:
+    """What ``setpriv`` execs, and the ``PATH`` it looks it up in."""
+    path = os.environ.get("PATH", os.defpath)
+    executable = executable if os.sep in executable else shutil.which(executable) or executable
+    with open(executable, "rb") as file:
+        if file.read(2) == b"#!":
+            return os.path.abspath(executable), path
+    return ARGV0_MARKER, f"{_link_dir(os.path.realpath(executable))}{os.pathsep}{path}"
+
+
+def _link_dir(real: str) -> str:
+    """A directory (this user's only) whose ``ARGV0_MARKER`` is a symlink to ``real``."""
+    with _links_lock:
+        if real in _links:
+            return _links[real]
+        base = Path(tempfile.gettempdir()) / f"hlsd-argv0-{os.getuid()}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{base} is not a private directory of this user")
+        folder = base / hashlib.sha256(real.encode()).hexdigest()[:16]
+        folder.mkdir(mode=0o700, exist_ok=True)
+        link = folder / ARGV0_MARKER
+        if not link.is_symlink() or os.readlink(link) != real:
+            temporary = folder / f".{ARGV0_MARKER}.{os.getpid()}.{threading.get_ident()}"
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(real)
+            os.replace(temporary, link)  # atomic: a concurrent spawn sees old or new
+        _links[real] = str(folder)
+        return _links[real]
+
+
+def _left_setpriv(popen: subprocess.Popen[bytes]) -> bool:
+    """Wait (at most ``KILL_WAIT``) until the child runs the executable, or has exited
+    (its exit is then reported like any other)."""
+    deadline = time.monotonic() + KILL_WAIT
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{popen.pid}/exe") != _SETPRIV_REAL:
+                return True
+        except OSError:
+            return True  # exited already (a zombie has no exe): the watcher reaps it
+        time.sleep(_EXEC_POLL)
+    return False
+
+
+def _kill(popen: subprocess.Popen[bytes], pidfd: int, pipes: tuple[int, ...]) -> None:
+    os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait(KILL_WAIT)
+    close_all((pidfd, *pipes))
 
 
 def _pidfd_or_kill(popen: subprocess.Popen[bytes], pipes: tuple[int, ...]) -> int:

@@ -102,18 +102,20 @@ class _LineStream:
 
 
 class _Watched:
-    """The watcher thread's state for one process; its fds are dups the watcher owns."""
+    """The watcher thread's state for one process. It owns the process's pipes (taken
+    from the handle) and a dup of its pidfd (the owner keeps its own to wait on)."""
 
     def __init__(self, handle: ProcessHandle, on_event: Callable[[ProcessEvent], None]) -> None:
         if handle.closed:
             raise ValueError(f"process {handle.pid} is already closed")
         self.handle = handle
         self.on_event = on_event
+        progress, listing, stderr = handle.take_pipes()
         self.pidfd = os.dup(handle.pidfd)
         self.streams = [
-            _LineStream(os.dup(handle.progress_fd), self._progress_line),
-            _LineStream(os.dup(handle.segment_list_fd), self._segment_line),
-            _LineStream(os.dup(handle.stderr_fd), handle._add_stderr),
+            _LineStream(progress, self._progress_line),
+            _LineStream(listing, self._segment_line),
+            _LineStream(stderr, handle._add_stderr),
         ]
         self._progress: dict[str, str] = {}
 

@@ -18,7 +18,7 @@ from actors.media.plan import (
     segment_boundaries,
     segment_for_time,
 )
-from actors.media.playlists import master_playlist, media_playlist
+from actors.media.playlists import PlaylistCache, master_playlist, media_playlist
 from actors.media.probe import AudioStream, MediaInfo, Prober, VideoStream
 from actors.media.recipe import (
     TIMELINE_OFFSET,
@@ -30,7 +30,7 @@ from actors.media.recipe import (
 
 __all__ = [
     "MEDIA_EXTENSIONS", "TIMELINE_OFFSET",
-    "AudioStream", "ListedSegment", "MediaInfo", "Plan", "Prober", "VideoStream",
+    "AudioStream", "ListedSegment", "MediaInfo", "Plan", "PlaylistCache", "Prober", "VideoStream",
     "copies_audio", "ffmpeg_args", "list_media", "make_plan", "master_playlist",
     "media_playlist", "needs_keyframes", "output_size", "parse_segment_list_line",
     "reaches_its_boundary", "renditions", "resolve_media", "segment_boundaries",

@@ -7,10 +7,11 @@ in ns, inode) from when it was indexed: a lookup with a different stamp finds no
 are one BLOB of packed float64 per file. Play positions live in their own table, keyed
 by media id alone, so re-indexing a file keeps where its viewer stopped.
 
-Threads: each thread gets its own connection (``threading.local``); WAL mode lets readers
-run while one writer writes, in this process or in another node sharing the file, and
-``busy_timeout`` makes a writer wait for the lock instead of failing. ``close()`` closes
-every connection, from any thread.
+Threads: one connection per index, used by one thread at a time (a lock): a server's
+open files then stay the same whichever of its threads read or write (entries are read
+in microseconds, so the lock is never held long). WAL mode lets readers run while one
+writer writes in another node sharing the file, and ``busy_timeout`` makes a writer wait
+for the lock instead of failing. ``close()`` closes the connection, from any thread.
 
 Never fatal: a file that is not a database, fails ``PRAGMA quick_check``, or was written
 by a newer schema is moved aside to ``<name>.corrupt`` and rebuilt empty, with one log
@@ -104,8 +105,9 @@ class MediaIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.poster_dir = self.path.parent / f"{self.path.stem}-posters"
-        self._local = threading.local()
+        self._shared: tuple[int, sqlite3.Connection] | None = None
         self._lock = threading.Lock()
+        self._use = threading.RLock()  # one thread at a time on the connection
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0
         self._target = str(self.path)
@@ -126,11 +128,13 @@ class MediaIndex:
         return connection
 
     def _connection(self) -> sqlite3.Connection:
-        cached = getattr(self._local, "connection", None)
-        if cached is not None and cached[0] == self._generation:
-            return cached[1]
+        with self._lock:
+            cached = self._shared
+            if cached is not None and cached[0] == self._generation:
+                return cached[1]
         connection = self._connect()
-        self._local.connection = (self._generation, connection)
+        with self._lock:
+            self._shared = (self._generation, connection)
         return connection
 
     def _open_checked(self) -> None:
@@ -187,18 +191,20 @@ class MediaIndex:
             connection.close()
 
     def close(self) -> None:
-        """Close every thread's connection; the index must not be used afterwards."""
-        self._close_all()
+        """Close the connection; the index must not be used afterwards."""
+        with self._use:
+            self._close_all()
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(connection)``; corruption found on the way rebuilds and retries once."""
-        try:
-            return work(self._connection())
-        except (sqlite3.OperationalError, sqlite3.IntegrityError):
-            raise  # busy, locked, or a bug: not corruption
-        except sqlite3.DatabaseError as error:
-            self._rebuild(str(error))
-            return work(self._connection())
+        with self._use:
+            try:
+                return work(self._connection())
+            except (sqlite3.OperationalError, sqlite3.IntegrityError):
+                raise  # busy, locked, or a bug: not corruption
+            except sqlite3.DatabaseError as error:
+                self._rebuild(str(error))
+                return work(self._connection())
 
     # -- entries -------------------------------------------------------------------
 

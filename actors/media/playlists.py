@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Callable
 
 from actors.media.plan import (
@@ -20,6 +23,44 @@ from actors.settings import Profile
 TS_BYTES_PER_FRAME = 320  # measured 255-275 at 30 fps, from 0.4 to 7 Mbit/s
 ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header
 AAC_OVERSHOOT = 1.1  # FFmpeg's AAC encoder ran up to 8 % over low targets
+COPY_PEAK_ESTIMATE = 2.0  # busiest segment / average, when no packet sizes are known
+
+
+class PlaylistCache:
+    """Media playlists rendered once per key (file version and rendition), then served
+    by one string replace per request.
+
+    The URIs carry the session, so what is kept is the playlist with ``PREFIX`` where a
+    segment URI's path up to the segment's number goes; a request puts its own prefix
+    there. That needs segment URIs of the form ``<prefix><n>.ts`` (hlsd's are); for any
+    other form the playlist is rendered whole every time. At most ``size`` playlists
+    are kept (least recently used go first).
+    """
+
+    PREFIX = "\x00"  # never in a URI, nor in what the playlist itself writes
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[Hashable, str] = OrderedDict()
+
+    def media_playlist(self, key: Hashable, boundaries: tuple[float, ...],
+                       segment_uri: Callable[[int], str]) -> str:
+        first = segment_uri(0)
+        prefix = first[:-len("0.ts")]
+        if not first.endswith("0.ts") or segment_uri(1) != f"{prefix}1.ts" or self.PREFIX in prefix:
+            return media_playlist(boundaries, segment_uri)
+        with self._lock:
+            template = self._kept.get(key)
+            if template is not None:
+                self._kept.move_to_end(key)
+        if template is None:
+            template = media_playlist(boundaries, lambda n: f"{self.PREFIX}{n}.ts")
+            with self._lock:
+                self._kept[key] = template
+                while len(self._kept) > self._size:
+                    self._kept.popitem(last=False)
+        return template.replace(self.PREFIX, prefix)
 
 
 def _extinfs(boundaries: tuple[float, ...]) -> list[float]:
@@ -90,8 +131,10 @@ def _audio_bit_rate(info: MediaInfo, profile: Profile) -> float:
 
 def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
                           segment_seconds: float) -> tuple[float, float]:
-    if info.keyframes is None or info.keyframe_bytes is None:
+    if info.keyframes is None:
         raise ValueError("copy needs the keyframes: probe with keyframes=True")
+    if info.keyframe_bytes is None:
+        return _estimated_video_bit_rates(info)
     keyframes, counted = info.keyframes, info.keyframe_bytes
     boundaries = segment_boundaries(info, profile, segment_seconds)
 
@@ -101,6 +144,16 @@ def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
     rates = [8 * (bytes_before(end) - bytes_before(start)) / (end - start)
              for start, end in zip(boundaries, boundaries[1:])]
     return max(rates), 8 * counted[-1] / info.duration
+
+
+def _estimated_video_bit_rates(info: MediaInfo) -> tuple[float, float]:
+    """Keyframes from a container index carry no byte counts: the average is the file's
+    rate less the audio (container overhead makes it an overestimate), the peak
+    ``COPY_PEAK_ESTIMATE`` times it."""
+    audio = info.audio.bit_rate or 0 if info.audio else 0
+    average = info.size * 8 / info.duration - audio
+    average = max(average, info.video.bit_rate or 0.0)
+    return average * COPY_PEAK_ESTIMATE, average
 
 
 def _codecs(info: MediaInfo, profile: Profile) -> str:

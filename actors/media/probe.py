@@ -1,10 +1,14 @@
 """Probing: what streams a media file holds, found by ffprobe once per file version.
 
-``Prober(ffprobe, timeout).probe(path, *, keyframes=False) -> MediaInfo``: one ffprobe run
-per file version (path, size, mtime), shared by concurrent callers. ``keyframes=True`` adds
-the video keyframe index that remuxing (``copy``) needs; it costs one more pass. Every
-time here is on the *media timeline*: seconds from the container's ``start_time``, which
-is also what FFmpeg's ``-ss`` counts from.
+``Prober(ffprobe, timeout, index, media_root).probe(path, *, keyframes=False) -> MediaInfo``:
+at most one ffprobe run per file version (size, mtime, inode), shared by concurrent
+callers, and none at all when the media index (``actors.media.index``) already holds the
+file's probe. ``keyframes=True`` adds the video keyframe index that remuxing (``copy``)
+needs, taken from the first that has it: the media index; the container's own index
+(MP4 ``stss``, Matroska Cues: a few table reads, never the media data); a whole-file
+ffprobe packet pass. What was found is stored in the index, so a restart costs nothing.
+Every time here is on the *media timeline*: seconds from the container's ``start_time``,
+which is also what FFmpeg's ``-ss`` counts from (the index stores ffprobe's ``pts_time``).
 """
 from __future__ import annotations
 
@@ -19,8 +23,11 @@ from typing import Any, Callable
 
 from actors.errors import NotFound, NotMedia, Unavailable, Unplayable
 from actors.ffmpeg import ProbeFailed, ProbeTimedOut, run_ffprobe
+from actors.media.index import MediaIndex, Stamp
+from actors.media.keyframes import read_keyframes
 
 INDEX_READ_RATE = 50e6  # bytes/s of a slow disk; a cached 520 MB file took 0.35 s
+PROBE_ARGS = ("-of", "json", "-show_format", "-show_streams")
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,38 @@ class MediaInfo:
     keyframe_bytes: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True)
+class PacketIndex:
+    """A packet pass over one video stream: keyframe ``pts_time`` values (sorted) and the
+    stream's bytes before each of them, then its total."""
+
+    times: tuple[float, ...]
+    bytes_before: tuple[int, ...]
+
+
+def packet_index(ffprobe: str, path: Path, stream: str, timeout: float, *,
+                 low_priority: bool = False) -> PacketIndex:
+    """Read the whole file once with ffprobe; raises ``ProbeTimedOut``/``ProbeFailed``."""
+    output = run_ffprobe(ffprobe, ["-select_streams", stream, "-show_entries",
+                                   "packet=pts_time,size,flags", "-of", "compact=p=0:nk=0"],
+                         path, timeout, low_priority=low_priority)
+    index: list[tuple[float, int]] = []
+    total = 0
+    for line in output.splitlines():
+        packet = dict(item.partition("=")[::2] for item in line.split("|"))
+        pts = _float(packet.get("pts_time"))
+        if "K" in packet.get("flags", "") and pts is not None:
+            index.append((pts, total))
+        total += int(packet.get("size") or 0)
+    if not index:
+        return PacketIndex((), (total,))
+    times, before = zip(*sorted(index))
+    return PacketIndex(tuple(times), (*before, total))
+
+
 @dataclass
 class _CacheEntry:
-    stamp: tuple[int, int]
+    stamp: Stamp
     info: Future[MediaInfo]
     indexed: Future[MediaInfo] | None = None
 
@@ -91,9 +127,12 @@ class Prober:
     not media is remembered as such until it changes.
     """
 
-    def __init__(self, ffprobe: str, timeout: float = 15.0) -> None:
+    def __init__(self, ffprobe: str, timeout: float = 15.0, index: MediaIndex | None = None,
+                 media_root: Path | None = None) -> None:
         self._ffprobe = ffprobe
         self._timeout = timeout
+        self._index = index
+        self._root = media_root
         self._lock = threading.Lock()
         self._entries: dict[Path, _CacheEntry] = {}
 
@@ -107,10 +146,19 @@ class Prober:
             return info
         indexed, owner = self._claim_index(entry)
         if owner:
-            self._fill(path, entry, indexed, lambda: self._read_keyframes(info))
+            self._fill(path, entry, indexed, lambda: self._keyframes(info, entry.stamp))
         return indexed.result()
 
-    def _claim(self, path: Path, stamp: tuple[int, int]) -> tuple[_CacheEntry, bool]:
+    def _media_id(self, path: Path) -> str | None:
+        """The index key of ``path``: relative to the media root (None outside it)."""
+        if self._index is None or self._root is None:
+            return None
+        try:
+            return path.relative_to(self._root).as_posix()
+        except ValueError:
+            return None
+
+    def _claim(self, path: Path, stamp: Stamp) -> tuple[_CacheEntry, bool]:
         with self._lock:
             entry = self._entries.get(path)
             if entry is not None and entry.stamp == stamp:
@@ -148,36 +196,51 @@ class Prober:
         except ProbeFailed as error:
             raise NotMedia(f"not a media file FFmpeg can read: {error}") from None
 
-    def _read_info(self, path: Path, stamp: tuple[int, int]) -> MediaInfo:
-        output = self._run(["-of", "json", "-show_format", "-show_streams"], path,
-                           self._timeout)
-        return _media_info(path, stamp, json.loads(output))
+    def _read_info(self, path: Path, stamp: Stamp) -> MediaInfo:
+        media_id = self._media_id(path)
+        entry = self._index.get(media_id, stamp) if media_id is not None else None
+        if entry is not None and entry.probe is not None:
+            return _media_info(path, stamp, entry.probe)
+        probed = json.loads(self._run(list(PROBE_ARGS), path, self._timeout))
+        if media_id is not None:
+            self._index.put_probe(media_id, stamp, probed)
+        return _media_info(path, stamp, probed)
 
-    def _read_keyframes(self, info: MediaInfo) -> MediaInfo:
-        output = self._run(["-select_streams", str(info.video.index),
-                            "-show_entries", "packet=pts_time,size,flags",
-                            "-of", "compact=p=0:nk=0"], info.path,
-                           self._timeout + info.size / INDEX_READ_RATE)
-        index: list[tuple[float, int]] = []
-        total = 0
-        for line in output.splitlines():
-            packet = dict(item.partition("=")[::2] for item in line.split("|"))
-            pts = _float(packet.get("pts_time"))
-            if "K" in packet.get("flags", "") and pts is not None:
-                index.append((round(pts - info.start_time, 6), total))
-            total += int(packet.get("size") or 0)
-        if not index:
+    def _keyframes(self, info: MediaInfo, stamp: Stamp) -> MediaInfo:
+        """Index, then container index, then the packet pass; stores what it had to find."""
+        media_id = self._media_id(info.path)
+        times = self._index.keyframes(media_id, stamp) if media_id is not None else None
+        if not times:
+            times = read_keyframes(info.path)
+            if not times:
+                return self._packet_pass(info, media_id, stamp)
+            if media_id is not None:
+                self._index.put_keyframes(media_id, stamp, times, complete=True)
+        shifted = tuple(round(t - info.start_time, 6) for t in times)
+        return replace(info, keyframes=shifted)
+
+    def _packet_pass(self, info: MediaInfo, media_id: str | None, stamp: Stamp) -> MediaInfo:
+        timeout = self._timeout + info.size / INDEX_READ_RATE
+        try:
+            found = packet_index(self._ffprobe, info.path, str(info.video.index), timeout)
+        except ProbeTimedOut as error:
+            raise Unavailable(str(error), retry_in=2, code="probe_timeout") from None
+        except ProbeFailed as error:
+            raise NotMedia(f"not a media file FFmpeg can read: {error}") from None
+        if not found.times:
             raise Unplayable("the video stream has no keyframes", "no_keyframes")
-        keyframes, before = zip(*sorted(index))
-        return replace(info, keyframes=keyframes, keyframe_bytes=(*before, total))
+        if media_id is not None:
+            self._index.put_keyframes(media_id, stamp, found.times, complete=True)
+        return replace(info, keyframes=tuple(round(t - info.start_time, 6) for t in found.times),
+                       keyframe_bytes=found.bytes_before)
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> Stamp:
     try:
         stat = os.stat(path)
     except OSError:
         raise NotFound(f"no media file {path.name!r}") from None
-    return stat.st_size, stat.st_mtime_ns
+    return Stamp.of(stat)
 
 
 def _float(value: Any) -> float | None:
@@ -209,7 +272,7 @@ def _clock(text: Any) -> float | None:
         return None
 
 
-def _media_info(path: Path, stamp: tuple[int, int], probed: dict[str, Any]) -> MediaInfo:
+def _media_info(path: Path, stamp: Stamp, probed: dict[str, Any]) -> MediaInfo:
     container = probed.get("format", {})
     streams = probed.get("streams", [])
     start = _float(container.get("start_time")) or 0.0

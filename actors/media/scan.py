@@ -113,22 +113,31 @@ def scan(root: Path, index: MediaIndex, probe: Probe, keyframes: KeyframeReader,
          should_stop: Callable[[], bool]) -> ScanProgress:
     """One pass over ``root``; returns the final progress (``finished`` unless stopped)."""
     work = Work(probe, keyframes, poster, progress, should_stop)
-    files = media_ids(root)
-    removed = len(index.forget_missing(files))
-    state = ScanProgress(0, len(files), 0, sum(s.st_size for s in files.values()), None,
-                         time.time(), 0, removed=removed)
-    for media_id, stat in files.items():
+    files, state = begin_pass(root, index)
+    for media_id, stat in files:
         if should_stop():
             return state
-        state = _visit(index, root, media_id, stat, state, work)
+        state = visit_file(index, root, media_id, stat, state, work)
         progress(state)
     state = replace(state, current=None, finished=True)
     progress(state)
     return state
 
 
-def _visit(index: MediaIndex, root: Path, media_id: str, stat: os.stat_result,
-           state: ScanProgress, work: Work) -> ScanProgress:
+def begin_pass(root: Path, index: MediaIndex) -> tuple[list[tuple[str, os.stat_result]],
+                                                       ScanProgress]:
+    """List ``root``, forget the entries of files that are gone: the files to visit, in
+    order, and the pass's first progress. For callers that visit one file at a time."""
+    files = media_ids(root)
+    removed = len(index.forget_missing(files))
+    state = ScanProgress(0, len(files), 0, sum(s.st_size for s in files.values()), None,
+                         time.time(), 0, removed=removed)
+    return list(files.items()), state
+
+
+def visit_file(index: MediaIndex, root: Path, media_id: str, stat: os.stat_result,
+               state: ScanProgress, work: Work) -> ScanProgress:
+    """Index one file if it needs it (errors are counted, not raised); the next progress."""
     stamp = Stamp.of(stat)
     entry = index.get(media_id, stamp)
     indexed, errors = state.indexed, state.errors

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pykka
 import pytest
 
-from actors import ffmpeg, tokens
+from actors import ffmpeg
 from actors.kernel import Link
 from actors.kernel import Crash, WhichChildren
 from actors.reaper import Reaper, sweep_once
@@ -30,7 +30,7 @@ from actors.kernel import snapshot
 from actors.tree import tree_text
 from tests.helpers.kernel import eventually, wait_dead
 from tests.helpers.procs import (ProcessLedger, pidfd_exited, plant_orphan,
-                                 tagged_sleep)
+                                 tagged_sleep, work_entries)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -125,7 +125,7 @@ def test_periodic_sweep_kills_orphans_keeps_live_runs_removes_leftovers(ledger, 
     assert node["sweeps"] >= 2 and node["interval"] == REAP_INTERVAL
     assert not pidfd_exited(live.pidfd, 0), "the sweep killed the process of a live run"
     assert reaped_by_sweep(orphan) and reaped_by_sweep(ended)
-    assert sorted(p.name for p in work.iterdir()) == [me]
+    assert work_entries(work) == [me]
     assert sorted(p.name for p in (work / me).iterdir()) == [ffmpeg.OWNER_FILE, "s1"]
     assert runtime.metrics.registry.get_sample_value("hlsd_reaped_orphans_total") == 2
     text = tree_text(snapshot(root, timeout=5))
@@ -202,7 +202,7 @@ def test_hlsd_start_sweeps_before_it_serves(ledger):
     try:
         assert pidfd_exited(ledger.pidfds[same_id.pid], 0), "start returned before the sweep"
         assert pidfd_exited(ledger.pidfds[older.pid], 0), "start returned before the sweep"
-        assert sorted(p.name for p in ledger.work_dir.iterdir()) == sorted([ledger.instance, tokens.SECRET_FILE])
+        assert work_entries(ledger.work_dir) == [ledger.instance]
         assert [p.name for p in (ledger.work_dir / ledger.instance).iterdir()] == [ffmpeg.OWNER_FILE]
     finally:
         system.stop(timeout=20)

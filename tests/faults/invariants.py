@@ -42,7 +42,8 @@ from typing import Any, Callable, Iterator
 
 import psutil
 
-from actors import ffmpeg, tokens
+from actors import ffmpeg
+from actors.runtime import persists_in_work_dir
 from actors.system import HlsSystem
 from tests.helpers.procs import wait_all_exited
 from tests.helpers.server import Server
@@ -61,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "stall_timeout": 5,
     "idle_timeout": 60,
     "max_sessions": 60,
+    # hls.ffmpeg here injects faults: the library scan must not run it for posters.
+    "scan": "false",
 }
 FAKES = ("ffmpeg-ignoring-sigterm", "ffmpeg-failing-at-start", "ffmpeg-hanging", "ffmpeg-disk-full")
 # Process names of real and fake FFmpeg (fakes are bash scripts that may exec sleep).
@@ -158,7 +161,7 @@ def wait_until_up(hlsd: HlsSystem | Server | HlsdView, timeout: float = UP_TIMEO
     def up() -> bool:
         tree = view.tree()
         names = {n.get("name"): n.get("state") for n in tree.get("children", [])}
-        return tree.get("state") == "alive" and names == dict.fromkeys(("timers", "reaper", "sessions"), "alive")
+        return tree.get("state") == "alive" and names == dict.fromkeys(("timers", "reaper", "scanner", "sessions"), "alive")
 
     settle(lambda: [] if up() else ["the actor tree is not up"], timeout, "hlsd start")
 
@@ -274,13 +277,13 @@ def unreaped_ffmpeg(pid: int) -> list[str]:
 
 
 def dir_problems(work_dir: Path, instance: str, live_runs: set[str]) -> list[str]:
-    """Nothing under ``work_dir`` but the session secret (a file, kept across restarts so
-    tokens stay valid), this instance's owner file and live runs' dirs."""
+    """Nothing under ``work_dir`` but this instance's owner file and live runs' dirs, and
+    what persists there on purpose (the media index, the session secret)."""
     if not work_dir.exists():
         return []
-    problems = [f"stray {path.relative_to(work_dir)} in the work dir" for path in work_dir.iterdir()
-                if path.name != instance and not (path.name == tokens.SECRET_FILE and path.is_file()
-                                                  and not path.is_symlink())]
+    problems = [f"stray {path.relative_to(work_dir)} in the work dir"
+                for path in work_dir.iterdir()
+                if path.name != instance and not persists_in_work_dir(path)]
     own = work_dir / instance
     for path in sorted(own.iterdir()) if own.is_dir() else []:
         if path.name == ffmpeg.OWNER_FILE:

@@ -21,7 +21,8 @@ from typing import IO, Callable
 
 import psutil
 
-from actors import ffmpeg, tokens
+from actors import ffmpeg
+from actors.runtime import persists_in_work_dir
 
 FAKES = Path(__file__).parent.parent / "fakes"
 REPO = Path(__file__).parent.parent.parent
@@ -184,10 +185,14 @@ class ProcessLedger:
         found += [f"tagged {p.pid} {p.tag}" for p in ffmpeg.find_tagged(self.work_dir)]
         found += [f"handle {h.pid} not stopped" for h in self.handles if not h.closed]
         if self.work_dir.exists():
-            # The session secret stays on purpose: tokens must verify after a restart.
-            found += [f"left in work dir: {p.name}" for p in self.work_dir.iterdir()
-                      if p.name != tokens.SECRET_FILE or not p.is_file()]
+            found += [f"left in work dir: {name}" for name in work_entries(self.work_dir)]
         return found
+
+
+def work_entries(work_dir: Path) -> list[str]:
+    """Sorted names in ``work_dir`` but what persists there on purpose (the media index,
+    the session secret)."""
+    return sorted(p.name for p in work_dir.iterdir() if not persists_in_work_dir(p))
 
 
 def own_children() -> dict[int, str]:

@@ -46,6 +46,19 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def wait_for_scan(system: Any, timeout: float = 30.0) -> None:
+    """Until the library scan's first pass has finished (bounded); at once without a scan."""
+    if not system.settings.scan:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = system.runtime.scan.latest()
+        if latest is not None and latest.finished:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the library scan did not finish within {timeout} s")
+
+
 def media_library(root: Path, outside: Path) -> Path:
     """``root`` with two short clips, a non-media file, a fake ``.mp4``, a hidden file and a
     symlink to a clip in ``outside`` (which must not be served)."""
@@ -75,7 +88,8 @@ def settings_for(media_root: Path, work_dir: Path, **overrides: Any) -> dict[str
 
 @contextmanager
 def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[TestApp]:
-    """WebTest around ``web.main``; requests come from loopback unless a test says not."""
+    """WebTest around ``web.main``, once the start-up library scan has finished; requests
+    come from loopback unless a test says not."""
     import web
     from web import lifecycle
 
@@ -83,6 +97,8 @@ def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[Test
     app = web.main({"__file__": str(TEST_INI), "here": str(TEST_INI.parent)},
                    **settings_for(media_root, work_dir, **overrides))
     app.registry.hls.tree()  # answered once the root has started its children
+    # The start-up scan's ffprobe and poster runs are over before any test looks.
+    wait_for_scan(app.registry.hls)
     try:
         yield TestApp(app, extra_environ=LOOPBACK)
     finally:

@@ -28,7 +28,7 @@ def guarded_app(media_root: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 def test_tree_as_json(app: TestApp) -> None:
     tree = app.get("/api/v1/tree").json
     assert (tree["name"], tree["kind"], tree["state"]) == ("root", "supervisor", "alive")
-    assert [child["name"] for child in tree["children"]] == ["timers", "reaper", "sessions"]
+    assert [child["name"] for child in tree["children"]] == ["timers", "reaper", "scanner", "sessions"]
 
 
 def test_tree_as_text(app: TestApp, session: str) -> None:

@@ -13,7 +13,6 @@ Stopping supervisord stops everything: no process of the test is left.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -31,7 +30,7 @@ import pytest
 from actors import ffmpeg
 from tests.helpers.front import CONFIG, free_port
 from tests.helpers.media import make_clip
-from tests.helpers.server import REPO, server_env
+from tests.helpers.server import server_env
 
 BIN = Path(sys.executable).parent
 CLIP_SECONDS = 40

@@ -10,7 +10,6 @@ client, at nginx and in hlsd itself (waitress trusts X-Forwarded-For from loopba
 from __future__ import annotations
 
 import configparser
-import os
 import socket
 import statistics
 import time

@@ -6,18 +6,32 @@ from pathlib import Path
 from webtest import TestApp
 
 from actors.system import HlsSystem
-from tests.helpers.server import web_app
+from tests.helpers.server import wait_for_scan, web_app
 
 
-def test_library_lists_titles(app: TestApp) -> None:
+def test_library_lists_titles(app: TestApp, system: HlsSystem) -> None:
+    """The index lists one folder at a time: the root has clip.mp4 and the folder shows."""
+    wait_for_scan(system)
     page = app.get("/")
     assert page.content_type == "text/html"
     links = [a["href"] for a in page.html.select("a.card-link")]
-    assert links == ["/watch/clip.mp4", "/watch/shows/second%20clip.mkv"]
-    titles = [h.get_text(strip=True) for h in page.html.select(".card .title")]
+    assert links == ["/watch/clip.mp4"]
+    assert [a.get_text(strip=True) for a in page.html.select("a.folder-link")] == ["shows"]
+    inner = app.get(page.html.select_one("a.folder-link")["href"])
+    assert [a["href"] for a in inner.html.select("a.card-link")] == ["/watch/shows/second%20clip.mkv"]
+    titles = [h.get_text(strip=True) for h in (page.html.select(".card .title")
+                                               + inner.html.select(".card .title"))]
     assert titles == ["clip", "second clip"]
-    text = page.html.get_text(" ")
+    text = page.html.get_text(" ") + inner.html.get_text(" ")
     assert "0:12" in text and "0:06" in text and "640×360" in text and "h264 / aac" in text
+
+
+def test_library_search_finds_files_in_every_folder(app: TestApp, system: HlsSystem) -> None:
+    wait_for_scan(system)
+    found = app.get("/", params={"q": "SECOND"})
+    assert [a["href"] for a in found.html.select("a.card-link")] == ["/watch/shows/second%20clip.mkv"]
+    assert found.html.select("a.folder-link") == []
+    assert "Nothing matches" in app.get("/", params={"q": "no such title"}).text
 
 
 def test_empty_library_says_so(tmp_path: Path) -> None:

@@ -144,10 +144,11 @@ def test_segment_waits_are_bounded(app: TestApp, system: HlsSystem, session: str
 
 def test_internal_errors_show_no_traceback(app: TestApp, system: HlsSystem,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken() -> list[dict[str, object]]:
+    def broken(*args: object) -> list[dict[str, object]]:
         raise RuntimeError("secret internals at /srv/hlsd")
 
     monkeypatch.setattr(system, "library", broken)
+    monkeypatch.setattr(system.library_view, "page", broken)  # what the library page reads
     response = app.get("/media", status=500)
     assert response.json == {"error": "internal", "detail": "internal server error"}
     assert "secret" not in response.text and "Traceback" not in response.text

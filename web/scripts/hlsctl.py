@@ -1,13 +1,16 @@
 """hlsctl: the operator's command line for hlsd.
 
     hlsctl [--url URL]... [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
+    hlsctl [...] scan [--wait S]
     hlsctl reap [--config INI] [--json]
 
 The first form talks to running hlsd nodes over HTTP (``--url``, repeated for several
 nodes, else ``$HLSD_URL`` as a comma list, else http://127.0.0.1:6543; ``--token``, else
 ``$HLSD_TOKEN``, sent as a bearer token). With several nodes, ``tree`` and ``sessions``
 print each node's answer under its name (``X-Hlsd-Node``), ``stop`` asks every node (the
-ones not running the session answer 204 too), ``fault`` takes one node. Proxy
+ones not running the session answer 204 too), ``fault`` takes one node. ``scan`` starts a
+library scan and shows its progress bar until it has finished (at most ``--wait`` s); with
+``--json`` no bar, and the final progress as JSON. Proxy
 variables are ignored, so the token only ever goes to hlsd. ``reap`` works offline: it
 sweeps the work dir named by the config file (``--config``, else ``$HLSD_CONFIG``, else
 ``config/development.ini``) as a new instance with no live runs, so it kills only tagged
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import http.client
 import json
 import logging
 import os
@@ -31,7 +33,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -40,12 +41,9 @@ import plaster
 from actors import ffmpeg
 from actors.faults import FAULTS
 from actors.settings import SettingsError, parse_settings
-from web.routes import FAULTS_PATH, SESSIONS_PATH, TREE_PATH
-
-EXIT_OK = 0
-EXIT_SERVER_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+from web.routes import FAULTS_PATH, SCAN_PATH, SESSIONS_PATH, TREE_PATH
+from web.scripts import scanbar
+from web.scripts.client import (EXIT_OK, EXIT_SERVER_ERROR, EXIT_USAGE, Client, CommandError)
 
 DEFAULT_URL = "http://127.0.0.1:6543"
 DEFAULT_CONFIG = "config/development.ini"
@@ -53,90 +51,9 @@ DEFAULT_CONFIG = "config/development.ini"
 DEFAULT_TIMEOUT = 30.0
 
 
-class CommandError(Exception):
-    """Ends the command with ``code`` and the one-line ``message``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CommandError(EXIT_USAGE, f"{message} (see hlsctl --help)")
-
-
-# --- talking to hlsd ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    content_type: str
-    body: bytes
-    node: str = ""
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise CommandError(EXIT_SERVER_ERROR,
-                               f"answer {self.status} is not JSON: {_first_line(self.body)}") from None
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-
-@dataclass(frozen=True)
-class Client:
-    url: str
-    token: str
-    timeout: float
-
-    def request(self, method: str, path: str, body: Any = None) -> Answer:
-        """One request; a 4xx/5xx answer raises exit 1, no answer at all raises exit 3."""
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.url + path, data, headers, method=method)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, response.headers.get_content_type(), response.read(),
-                              response.headers.get("X-Hlsd-Node") or self.url)
-        except urllib.error.HTTPError as error:
-            raise CommandError(EXIT_SERVER_ERROR, _server_error(error)) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-            raise CommandError(EXIT_UNREACHABLE, self._unreachable(error)) from None
-
-    def _unreachable(self, error: Exception) -> str:
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        if isinstance(reason, TimeoutError):
-            return f"no answer from {self.url} within {self.timeout:g} s"
-        if isinstance(reason, OSError) and reason.strerror:
-            return f"cannot connect to {self.url}: {reason.strerror}"
-        return f"cannot connect to {self.url}: {str(reason) or type(reason).__name__}"
-
-
-def _server_error(error: urllib.error.HTTPError) -> str:
-    try:
-        body = error.read()
-    except (OSError, http.client.HTTPException):
-        body = b""
-    finally:
-        error.close()
-    try:
-        answer = json.loads(body)
-        return f"{error.code} {answer['error']}: {answer['detail']}"
-    except (ValueError, KeyError, TypeError):
-        return f"{error.code} {error.reason}: {_first_line(body) or 'no detail'}"
-
-
-def _first_line(body: bytes, limit: int = 200) -> str:
-    lines = body.decode("utf-8", "replace").strip().splitlines()
-    return lines[0][:limit] if lines else ""
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -232,6 +149,23 @@ def fault(args: argparse.Namespace) -> int:
         print("  ".join(f"{key} {_cell(value)}" for key, value in answer.items()))
     else:
         print(answer)
+    return EXIT_OK
+
+
+def scan(args: argparse.Namespace) -> int:
+    client = _client(args)
+    before = client.request("POST", SCAN_PATH, {}).json()
+    deadline = time.monotonic() + args.wait
+    try:
+        final = scanbar.follow(lambda: client.request("GET", SCAN_PATH).json(), before,
+                               deadline, show=not getattr(args, "json", False))
+    except TimeoutError:
+        raise CommandError(EXIT_SERVER_ERROR, f"the scan did not finish within {args.wait:g} s") from None
+    if getattr(args, "json", False):
+        _dump(final)
+    else:
+        print(f"scanned {_count(final['total'], 'file', 'files')}: {final['indexed']} indexed, "
+              f"{final['errors']} errors ({final['elapsed']:.1f} s)")
     return EXIT_OK
 
 
@@ -363,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults = command("fault", fault, "inject a fault (hls.faults_enabled must be true)", web)
     faults.add_argument("kind", metavar="KIND", choices=FAULTS, help=", ".join(FAULTS))
     faults.add_argument("id", metavar="ID", nargs="?", help="the session (default: any)")
+    command("scan", scan, "scan the library now and show its progress", web).add_argument(
+        "--wait", type=_positive_seconds, default=3600.0, metavar="S",
+        help="give up after S seconds (default 3600)")
     command("reap", reap, "offline: kill FFmpeg whose hlsd is gone, remove leftover work dirs",
             (json_option,)).add_argument(
         "--config", metavar="INI",

@@ -143,5 +143,5 @@
   window.addEventListener("pagehide", stop);
   window.addEventListener("pageshow", (event) => { if (event.persisted) start(quality.value, video.currentTime); });
 
-  start(player.dataset.profile, 0);
+  start(player.dataset.profile, Number(player.dataset.start) || 0);
 })();

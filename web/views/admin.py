@@ -55,3 +55,15 @@ def healthz(request: Request) -> dict[str, Any]:
     if not system.alive():
         raise Unavailable("the root supervisor is not running", retry_in=5)
     return {"status": "ok", "instance": system.settings.instance, "pid": os.getpid()}
+
+
+@view_config(route_name="scan", request_method="GET", renderer="json")
+def scan_progress(request: Request) -> dict[str, Any]:
+    """The library scan's progress: open to all, like the library page that shows it."""
+    return request.registry.hls.library_view.progress()
+
+
+@view_config(route_name="scan", request_method="POST", renderer="json", decorator=operator_only)
+def scan_now(request: Request) -> dict[str, Any]:
+    """Start a library scan now; answers at once with the progress so far."""
+    return request.registry.hls.scan_now()

@@ -1,24 +1,47 @@
-"""Web pages (SPEC "Web pages"): the library at ``/``, the player at ``/watch/{id}``."""
+"""Web pages (SPEC "Web pages"): the library at ``/``, the player at ``/watch/{id}``,
+poster frames at ``/posters/{id}``."""
 from __future__ import annotations
 
 from typing import Any
 
 from pyramid.events import BeforeRender, subscriber
 from pyramid.request import Request
+from pyramid.response import FileResponse, Response
 from pyramid.view import view_config
+
+from actors.errors import NotFound
+from web import params
+
+POSTER_MAX_AGE = 3600
 
 
 @view_config(route_name="home", request_method="GET", renderer="web:templates/library.jinja2")
 def library(request: Request) -> dict[str, Any]:
-    """The library page."""
-    return {"entries": request.registry.hls.library()}
+    """One folder of the library (``?folder=``), or a search under it (``?q=``), from the
+    media index: it never waits for the scan."""
+    return request.registry.hls.library_view.page(request.GET.get("folder", ""),
+                                                 request.GET.get("q", ""))
 
 
 @view_config(route_name="watch", request_method="GET", renderer="web:templates/watch.jinja2")
 def watch(request: Request) -> dict[str, Any]:
     """Plans the playback (so a bad link is a 404 page) but opens no session: the page's
-    script does, once it runs."""
-    return {"plan": request.registry.hls.plan(request.matchdict["media_id"], None, 0.0)}
+    script does, once it runs, from ``?start=`` seconds."""
+    system = request.registry.hls
+    media_id = request.matchdict["media_id"]
+    start = params.seconds(request.GET.get("start"), "start") or 0.0
+    return {"plan": system.plan(media_id, None, 0.0), "start": start,
+            "resume": system.library_view.position(media_id)}
+
+
+@view_config(route_name="poster", request_method="GET")
+def poster(request: Request) -> Response:
+    """The poster frame the library scan made of the file's current version."""
+    path = request.registry.hls.library_view.poster(request.matchdict["media_id"])
+    if path is None:
+        raise NotFound("no poster for this file (yet)")
+    return FileResponse(str(path), request=request, content_type="image/jpeg",
+                        cache_max_age=POSTER_MAX_AGE)
 
 
 @subscriber(BeforeRender)

@@ -7,6 +7,7 @@ machine at the same time.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import psutil
@@ -106,3 +107,17 @@ def test_watch_after_stop_is_refused(ledger):
     with pytest.raises(RuntimeError):
         watcher.watch(handle, EventLog())
     finish_run(ledger, handle)
+
+
+def test_a_running_ffmpeg_costs_hlsd_five_fds(ledger, watcher):
+    """Three pipes (owned by the watcher once watched) and two pidfds (the owner's, and
+    the watcher's for its selector); the ledger's own pidfd is the test's."""
+    before = len(os.listdir("/proc/self/fd"))
+    events = EventLog()
+    handle = ledger.spawn(lambda p, s: segmenting_ffmpeg_args(p, s, realtime=True), FFMPEG)
+    watcher.watch(handle, events)
+    events.wait_for(lambda es: any(isinstance(e, ffmpeg.SegmentListed) for e in es), 15)
+    assert len(os.listdir("/proc/self/fd")) - before == 5 + 1
+    finish_run(ledger, handle)
+    events.exited(handle.pid, timeout=10)
+    assert len(os.listdir("/proc/self/fd")) - before == 1  # the ledger's, closed at the end

@@ -4,7 +4,7 @@ from __future__ import annotations
 import m3u8
 import pytest
 
-from actors.media import master_playlist, media_playlist, renditions, segment_boundaries
+from actors.media import PlaylistCache, master_playlist, media_playlist, renditions, segment_boundaries
 from actors.settings import DEFAULT_PROFILES, Profile
 from tests.helpers.media import make_clip
 from tests.helpers.media_runs import COPY, P720, SEGMENT, fake_info, run_ffmpeg
@@ -88,3 +88,22 @@ def test_master_bandwidth_is_an_honest_peak(prober, media_clips, profile):
     average = 8 * sum(size for _, size in run.listed) / info.duration
     assert max(rates) <= declared.bandwidth
     assert declared.average_bandwidth == pytest.approx(average, rel=0.1)
+
+
+def test_playlist_cache_renders_once_per_key_for_every_session():
+    bounds = (0.0, 4.0, 8.0, 10.5)
+    cache = PlaylistCache(size=2)
+    for session in ("aaaa", "bbbb"):
+        uri = lambda n, s=session: f"/hls/{s}/copy/{n}.ts"
+        assert cache.media_playlist(("film", "copy"), bounds, uri) == media_playlist(bounds, uri)
+    # Kept: the same key gives what was rendered first, even for other boundaries.
+    other = (0.0, 5.0, 10.5)
+    kept = cache.media_playlist(("film", "copy"), other, lambda n: f"/x/{n}.ts")
+    assert kept == media_playlist(bounds, lambda n: f"/x/{n}.ts") != media_playlist(other, lambda n: f"/x/{n}.ts")
+    # URIs of another form are rendered whole, never from the kept template.
+    odd = lambda n: f"/seg?n={n}"
+    assert cache.media_playlist(("film", "copy"), other, odd) == media_playlist(other, odd)
+    for key in ("a", "b"):  # least recently used goes first
+        cache.media_playlist(key, other, lambda n: f"/{n}.ts")
+    assert cache.media_playlist(("film", "copy"), other, lambda n: f"/{n}.ts") == \
+        media_playlist(other, lambda n: f"/{n}.ts")

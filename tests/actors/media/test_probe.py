@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import stat
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from actors.media import AudioStream, MediaInfo, Prober
 from actors.errors import HlsError as MediaError, NotFound, NotMedia, Unplayable
-from tests.helpers.media import FFPROBE, make_clip
+from tests.helpers.media import FFMPEG, FFPROBE, make_clip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,10 +40,22 @@ def test_probe_reads_a_720p_h264_aac_clip(prober, clip720):
 def test_probe_with_keyframes_indexes_the_video(prober, clip720):
     info = prober.probe(clip720, keyframes=True)
     assert info.keyframes == (0.0, 2.0)
+    assert info.keyframe_bytes is None  # from the MP4's stss: no packet sizes read
+    assert replace(info, keyframes=None) == prober.probe(clip720)
+
+
+def test_probe_of_a_container_without_index_counts_the_bytes(prober, clip720, media_clips):
+    """MPEG-TS has no keyframe index: the packet pass finds the keyframes and sizes."""
+    ts = media_clips / "hd.ts"
+    if not ts.exists():
+        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(clip720), "-c", "copy", str(ts)],
+                       check=True, timeout=60)
+    info = prober.probe(ts, keyframes=True)
+    assert info.keyframes == pytest.approx((0.0, 2.0), abs=0.05)
     assert info.keyframe_bytes is not None and len(info.keyframe_bytes) == 3
     assert info.keyframe_bytes[0] == 0 < info.keyframe_bytes[1] < info.keyframe_bytes[2]
     assert info.keyframe_bytes[2] < info.size
-    assert replace(info, keyframes=None, keyframe_bytes=None) == prober.probe(clip720)
+    assert replace(info, keyframes=None, keyframe_bytes=None) == prober.probe(ts)
 
 
 @pytest.fixture
@@ -74,7 +87,7 @@ def test_probe_runs_ffprobe_once_for_concurrent_callers(counting_ffprobe, clip72
     prober.probe(clip720)
     prober.probe(clip720, keyframes=True)
     prober.probe(clip720, keyframes=True)
-    assert runs(log) == 2  # the keyframe pass, once
+    assert runs(log) == 1  # the keyframes come from the MP4's stss: no ffprobe pass
 
 
 def test_probe_runs_again_when_the_file_changes(counting_ffprobe, media_clips):

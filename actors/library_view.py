@@ -1,0 +1,85 @@
+"""The library as its page shows it: read from the media index, never waiting for a scan.
+
+``LibraryView(runtime).page(folder, query)`` is one folder of the index (or, with a
+query, every file under it whose id contains the query), its subfolders, where each
+viewer stopped and the scan's progress: a few indexed SQLite reads, whatever the size of
+the library. Files the scan has not reached yet appear once it has. ``poster(media_id)``
+is the poster file of the current version of a file, or None.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from actors import media
+from actors.errors import HlsError
+from actors.media.index import Stamp
+from actors.runtime import Runtime
+
+PAGE_SIZE = 500
+RESUME_MIN = 5.0  # seconds: a viewer who left earlier than this starts from the beginning
+
+
+class LibraryView:
+    """Read-only queries of the index for the web threads; thread-safe."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def page(self, folder: str = "", query: str = "") -> dict[str, Any]:
+        folder, query = folder.strip("/"), query.strip()
+        index = self.runtime.index
+        rows = index.listing(folder, query, limit=PAGE_SIZE)
+        return {
+            "folder": folder,
+            "query": query,
+            "parents": _parents(folder),
+            "folders": [] if query else index.subfolders(folder),
+            "entries": [{
+                "id": row.media_id, "duration": row.duration, "width": row.width,
+                "height": row.height, "video": row.video_codec, "audio": row.audio_codec,
+                "poster": row.poster is not None, "position": _resume(row.position),
+            } for row in rows if row.video_codec is not None],
+            "progress": self.progress(),
+        }
+
+    def progress(self) -> dict[str, Any]:
+        """The scan's latest progress as JSON: ``pass`` counts passes begun (0: none yet);
+        ``running`` is False before the first pass and once a pass finished."""
+        latest, passes = self.runtime.scan.latest(), self.runtime.scan.passes()
+        if latest is None:
+            return {"running": False, "pass": 0, "done": 0, "total": 0, "bytes_done": 0,
+                    "bytes_total": 0, "fraction": 0.0, "current": None, "errors": 0,
+                    "elapsed": 0.0}
+        return {"running": not latest.finished, "pass": passes, "done": latest.done, "total": latest.total,
+                "bytes_done": latest.bytes_done, "bytes_total": latest.bytes_total,
+                "fraction": round(latest.fraction, 4), "current": latest.current,
+                "errors": latest.errors, "indexed": latest.indexed,
+                "elapsed": round(time.time() - latest.started, 3)}
+
+    def poster(self, media_id: str) -> Path | None:
+        """The JPEG of the current version of ``media_id``, if the scan made one."""
+        try:
+            path = media.resolve_media(self.runtime.settings.media_root, media_id)
+            entry = self.runtime.index.get(media_id, Stamp.of(os.stat(path)))
+        except (HlsError, OSError):
+            return None
+        if entry is None or entry.poster is None or not Path(entry.poster).is_file():
+            return None
+        return Path(entry.poster)
+
+    def position(self, media_id: str) -> float | None:
+        """Where the last viewer of ``media_id`` stopped, if worth resuming."""
+        return _resume(self.runtime.index.position(media_id))
+
+
+def _resume(seconds: float | None) -> float | None:
+    return seconds if seconds is not None and seconds >= RESUME_MIN else None
+
+
+def _parents(folder: str) -> list[tuple[str, str]]:
+    """(name, folder) of each step from the root down to ``folder``."""
+    parts = folder.split("/") if folder else []
+    return [(part, "/".join(parts[:i + 1])) for i, part in enumerate(parts)]
