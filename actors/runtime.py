@@ -19,7 +19,7 @@ from actors.media import Plan, Prober
 from actors.media.index import MediaIndex
 from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
-from actors.settings import Settings
+from actors.settings import INDEX_NAME, Settings
 
 
 @dataclass
@@ -92,7 +92,6 @@ class LiveRuns:
             return len(self._pids)
 
 
-INDEX_NAME = "index.sqlite3"  # in the work dir unless hls.index says otherwise
 
 
 def is_index_file(name: str) -> bool:
@@ -152,7 +151,7 @@ class Runtime:
         directory, live = SessionDirectory(), LiveRuns()
         metrics = Metrics(lambda: len(directory), lambda: len(live.runs()), live.pid_count)
         # A corrupt or unreadable index file is rebuilt (or kept in memory), never fatal.
-        index = MediaIndex(settings.index or settings.work_dir / INDEX_NAME)
+        index = MediaIndex(settings.index_path)
         prober = Prober(settings.ffprobe, index=index, media_root=settings.media_root)
         return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), prober,
                    directory, live, metrics, index, ScanBoard())

@@ -15,6 +15,8 @@ from actors.tokens import parse_secret
 
 PREFIX = "hls."
 
+INDEX_NAME = "index.sqlite3"  # the media index, in the work dir unless hls.index says
+
 
 class SettingsError(ValueError):
     """A bad ``hls.*`` setting; the message is one line that names the key."""
@@ -75,9 +77,13 @@ class Settings:
     # Empty: waitress sends segment bytes itself; else the X-Accel-Redirect prefix.
     accel_redirect: str = ""
     instance: str = field(default="")
-    index: Path | None = None  # the media index; None: <work_dir>/index.sqlite3
+    index: Path | None = None  # the media index; None: INDEX_NAME in the work dir
     scan_interval: float = 600.0
     scan: bool = True  # the background library scan; off, the index fills as files play
+
+    @property
+    def index_path(self) -> Path:
+        return self.index or self.work_dir / INDEX_NAME
 
 
 def _positive_float(value: str) -> float:

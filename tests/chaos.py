@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.runtime import persists_in_work_dir
 from tests.chaos_tally import (FAULTS, LIBRARY, PATIENCE, REQUEST_TIMEOUT, SAMPLE_EVERY,
                                SAMPLE_MARGIN, SETTINGS, WHOLE_TREE_CRASH_EVERY, Report, Tally)
 from tests.faults.invariants import (
@@ -329,7 +330,8 @@ def sigterm(server: Server, tally: Tally) -> str:
         tally.violation(f"SIGTERM: {str(failure)[:300]}")
         return "did not exit in time"
     survivors = [p.pid for p in tagged_processes(server.work_dir, server.pid)]
-    dirs = list(server.work_dir.iterdir()) if server.work_dir.exists() else []
+    dirs = ([p for p in server.work_dir.iterdir() if not persists_in_work_dir(p)]
+            if server.work_dir.exists() else [])
     if survivors or dirs:
         tally.violation(f"SIGTERM: left FFmpeg {survivors} and dirs {dirs}")
     return f"exit {code}, {len(leftovers)} FFmpeg before, {len(survivors)} after, {len(dirs)} dirs left"

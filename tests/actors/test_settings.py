@@ -48,6 +48,11 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, Any]]:
         "keep_behind": ("11", 11),
         "max_waiting": ("3", 3),
         "instance": (" node-a ", "node-a"),
+        "session_secret": (" " + "0123456789abcdef" * 4 + " ", bytes.fromhex("0123456789abcdef" * 4)),
+        "accel_redirect": (" /_segments/node1/ ", "/_segments/node1/"),
+        "index": (f"{tmp_path}/db/../index.db", (tmp_path / "index.db").resolve()),
+        "scan_interval": ("90", 90.0),
+        "scan": ("off", False),
     }
 
 
@@ -80,6 +85,11 @@ BAD = [
     ("pause_ahead", "-2"),
     ("keep_behind", "many"),
     ("max_waiting", "0"),
+    ("session_secret", "not-hex"),
+    ("session_secret", "00" * 16),
+    ("accel_redirect", "_segments/"),
+    ("scan_interval", "0"),
+    ("scan", "sometimes"),
 ]
 
 
@@ -179,7 +189,7 @@ def test_default_index_lives_in_the_work_dir(roots):
     if "index" not in SETTING_NAMES:
         pytest.skip("hls.index is not a setting on this branch yet")
     parsed = parse_settings(roots)
-    assert Path(parsed.index) == parsed.work_dir / "index.sqlite3"
+    assert parsed.index is None and parsed.index_path == parsed.work_dir / "index.sqlite3"
 
 
 def test_settings_are_frozen(roots):
