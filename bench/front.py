@@ -198,7 +198,8 @@ def _crowd_line(bench: Bench, front: Front, viewer: Client, path: str, size: int
 @contextmanager
 def idle_connections(front: Front, count: int) -> Iterator[None]:
     """``count`` clients that connect, send half a request header, then nothing; held by
-    nginx (checked before and after the body runs: none was dropped meanwhile)."""
+    nginx (checked before and after the body runs: none was dropped meanwhile). On exit,
+    until nginx has closed them, so their closing does not fall into the next round."""
     with ExitStack() as stack:
         for _ in range(count):
             client = stack.enter_context(socket.create_connection(("127.0.0.1", front.port), timeout=5))
@@ -209,6 +210,8 @@ def idle_connections(front: Front, count: int) -> Iterator[None]:
         held = front.held_connections()
         if held < count:
             raise RuntimeError(f"nginx dropped idle connections during the round ({held} held)")
+    wait_until(lambda: front.held_connections() <= 1, HOLD_TIMEOUT, 0.02,  # the viewer
+               "nginx closing the idle connections")
 
 
 # --- 12b: failover between 3 nodes behind nginx.conf -----------------------------------------
@@ -255,7 +258,7 @@ def _failover_line(bench: Bench) -> Line:
             gap, move = _failover_once(front, nodes, errors)
             gaps.append(gap)
             moves.append(move)
-            _reap_orphans()
+            _reap_orphans({front.process.pid, *(s.pid for s in nodes.values())})
     stats = Stats(tuple(gaps))
     return Line("12b", "failover gap: kill -9 of the serving node → next segment from another",
                 "s", stats, target=GAP_TARGET, errors=errors[0],
@@ -304,12 +307,13 @@ def _fetch(player: Client, token: str, number: int, errors: list[int]) -> str:
         time.sleep(min(float(header(reply, "Retry-After") or 1), RETRY_CAP))
 
 
-def _reap_orphans() -> None:
-    """FFmpeg of a killed node come back to this process (a subreaper) and, once they have
-    exited, are reaped here; the live ones are the restarted node's start-up sweep's."""
+def _reap_orphans(known: set[int]) -> None:
+    """FFmpeg of a killed node die with it (their death signal) and, as this process is a
+    subreaper, come back to it as zombies: reaped here. ``known``: this row's own
+    processes (nginx, the nodes), which their Popen objects reap."""
     for child in psutil.Process().children():
         try:
-            if child.name() == "ffmpeg" and child.status() == psutil.STATUS_ZOMBIE:
+            if child.pid not in known and child.status() == psutil.STATUS_ZOMBIE:
                 os.waitpid(child.pid, os.WNOHANG)
-        except (psutil.NoSuchProcess, ChildProcessError):
+        except (psutil.NoSuchProcess, ChildProcessError):  # gone meanwhile
             continue
