@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -132,7 +133,7 @@ def _single_rows(bench: Bench) -> list[Line]:
         with nginx(prefix, "nginx-single.conf", [server.url.removeprefix("http://")],
                    PLAIN_LOCATION) as front, Client(front.port) as viewer:
             path, size = _ready_segment(server, viewer, prefix / "var" / "plain" / "0.ts")
-            return [_serving_line(bench, front.port, path, size),
+            return [_serving_line(bench, front.port, path, size, psutil.Process(server.pid)),
                     _crowd_line(bench, front, viewer, path, size)]
 
 
@@ -154,9 +155,10 @@ def _ready_segment(server: Server, viewer: Client, plain: Path) -> tuple[str, in
     return path, len(through.body)
 
 
-def _serving_line(bench: Bench, port: int, path: str, size: int) -> Line:
+def _serving_line(bench: Bench, port: int, path: str, size: int, process: psutil.Process) -> Line:
     seconds = bench.pick(10, 3)
-    served, alone = side_by_side(bench.repeats(3, 1), partial(serving.wrk, port, path, seconds),
+    cpu: list[float] = []  # hlsd's CPU seconds per request, each hlsd-path run
+    served, alone = side_by_side(bench.repeats(3, 1), partial(_wrk_costed, port, path, seconds, process, cpu),
                                  partial(serving.wrk, port, "/plain/0.ts", seconds))
 
     def mb(loads: list[serving.Load]) -> str:
@@ -168,11 +170,21 @@ def _serving_line(bench: Bench, port: int, path: str, size: int) -> Line:
                 Stats(tuple(x.requests_per_second for x in alone)), "nginx alone", SERVE_TARGET,
                 errors=sum(x.errors for x in served + alone),
                 note=(f"nginx-single.conf, wrk -t{serving.THREADS} -c{serving.CONNECTIONS} "
-                      f"-d{seconds}s on the same nginx; hlsd path {mb(served)}, alone {mb(alone)}"))
+                      f"-d{seconds}s on the same nginx; hlsd path {mb(served)}, alone {mb(alone)}; "
+                      f"hlsd CPU {statistics.median(cpu) * 1000:.2f} ms per request (p50)"))
+
+
+def _wrk_costed(port: int, path: str, seconds: float, process: psutil.Process,
+                cpu: list[float]) -> serving.Load:
+    """``serving.wrk``, and hlsd's CPU time over the run per request it answered."""
+    before = sum(process.cpu_times()[:2])
+    load = serving.wrk(port, path, seconds)
+    cpu.append((sum(process.cpu_times()[:2]) - before) / max(1.0, load.requests_per_second * seconds))
+    return load
 
 
 def _crowd_line(bench: Bench, front: Front, viewer: Client, path: str, size: int) -> Line:
-    gets = bench.pick(20, 10)
+    gets = bench.pick(40, 20)  # GETs are cheap; the crowd is opened once a round
 
     def timed() -> list[float]:
         times = []
@@ -187,7 +199,7 @@ def _crowd_line(bench: Bench, front: Front, viewer: Client, path: str, size: int
         with idle_connections(front, IDLE):
             return timed()
 
-    busy, quiet = side_by_side(bench.repeats(5, 2), crowded, timed)
+    busy, quiet = side_by_side(bench.repeats(5, 3), crowded, timed)
     return Line("12c", f"viewer's segment GET with {IDLE:,} idle connections to nginx / none", "s",
                 Stats(tuple(t for r in busy for t in r)), Stats(tuple(t for r in quiet for t in r)),
                 "no idle connections", CROWD_TARGET,
