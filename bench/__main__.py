@@ -28,6 +28,7 @@ ROWS = {
     9: "library",
     10: "long_film",
     11: "scan",
+    12: "front",
 }
 
 

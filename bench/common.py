@@ -90,7 +90,8 @@ def percentile(values: Iterable[float], pct: float) -> float:
 
 @dataclass(frozen=True)
 class Target:
-    """``statistic`` of ``subject`` must be at most ``limit``.
+    """``statistic`` of ``subject`` must be at most ``limit`` (at least, with ``at_least``:
+    a rate, where higher is better).
 
     ``subject``: "ratio" (hlsd / baseline), "hlsd", or "errors" (the line's error count).
     A line with errors misses whatever its target.
@@ -100,6 +101,7 @@ class Target:
     limit: float
     subject: str = "ratio"
     text: str = ""
+    at_least: bool = False
 
     def value(self, line: Line) -> float | None:
         if self.subject == "errors":
@@ -112,7 +114,10 @@ class Target:
 
     def met(self, line: Line) -> bool | None:
         value = self.value(line)
-        return None if value is None else (value <= self.limit and not line.errors)
+        if value is None:
+            return None
+        within = value >= self.limit if self.at_least else value <= self.limit
+        return within and not line.errors
 
 
 @dataclass(frozen=True)
