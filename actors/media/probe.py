@@ -1,7 +1,8 @@
 """Probing: what streams a media file holds, found by ffprobe once per file version.
 
 ``Prober(ffprobe, timeout).probe(path, *, keyframes=False) -> MediaInfo``: one ffprobe run
-per file version (path, size, mtime), shared by concurrent callers. ``keyframes=True`` adds
+per file version (path, size, mtime), shared by concurrent callers. ``MediaInfo.tracks`` holds every stream (audio tracks,
+subtitles, what the video source needs). ``keyframes=True`` adds
 the video keyframe index that remuxing (``copy``) needs; it costs one more pass. Every
 time here is on the *media timeline*: seconds from the container's ``start_time``, which
 is also what FFmpeg's ``-ss`` counts from.
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from actors.errors import NotFound, NotMedia, Unavailable, Unplayable
 from actors.ffmpeg import ProbeFailed, ProbeTimedOut, run_ffprobe
+from actors.media.tracks import Tracks, parse_streams
 
 INDEX_READ_RATE = 50e6  # bytes/s of a slow disk; a cached 520 MB file took 0.35 s
 
@@ -72,6 +74,8 @@ class MediaInfo:
     start_time: float = 0.0
     keyframes: tuple[float, ...] | None = None
     keyframe_bytes: tuple[int, ...] | None = None
+    tracks: Tracks | None = None  # every stream, as ``actors.media.tracks`` reads them
+    stream_count: int = 0  # subtitle files beside the media are numbered from here
 
 
 @dataclass
@@ -225,7 +229,8 @@ def _media_info(path: Path, stamp: tuple[int, int], probed: dict[str, Any]) -> M
         path=path, size=stamp[0], mtime=stamp[1] / 1e9, duration=duration,
         video=_video_stream(video, start, duration),
         audio=_audio_stream(audio) if audio else None,
-        format_name=container.get("format_name", ""), start_time=start)
+        format_name=container.get("format_name", ""), start_time=start,
+        tracks=parse_streams(probed, path), stream_count=len(streams))
 
 
 def _video_stream(stream: dict[str, Any], start: float, duration: float) -> VideoStream:

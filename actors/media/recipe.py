@@ -146,6 +146,9 @@ def _segment_args(info: MediaInfo, boundaries: tuple[float, ...], start_segment:
     return [
         "-protocol_whitelist", "file,pipe",
         "-output_ts_offset", _seconds(start + TIMELINE_OFFSET),
+        # Without these the TS muxer adds 1.4 s: media time t would be at t + 11.4 s,
+        # off the timeline the audio renditions and WebVTT maps are on.
+        "-muxdelay", "0", "-muxpreload", "0",
         "-f", "segment", "-segment_format", "mpegts",
         "-segment_list", f"pipe:{list_fd}", "-segment_list_type", "csv",
         "-segment_start_number", str(start_segment),
