@@ -7,6 +7,8 @@ from typing import Any
 
 import pykka
 
+from actors.messages import RunKind
+
 # A segment at most this many segments past the one being written is waited for; one
 # further ahead starts a new run (a seek) rather than waiting for FFmpeg to get there.
 REACH_AHEAD = 3
@@ -40,6 +42,7 @@ class Run:
     finished: bool = False
     suspended: bool = False
     pid: int | None = None
+    kind: RunKind = RunKind.VIDEO
 
     def reaches_soon(self, number: int) -> bool:
         return self.start <= number <= self.next + REACH_AHEAD and not self.finished

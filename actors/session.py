@@ -46,6 +46,7 @@ from actors.messages import (
     RequestSegment,
     Resume,
     RunFinished,
+    RunKind,
     SegmentReady,
     SegmentWait,
     SignalFfmpeg,
@@ -57,12 +58,13 @@ from actors.messages import (
 )
 from actors.runs import TRANSITIONS, Run, SessionState
 from actors.runtime import Runtime
+from actors.track_runs import TrackRuns
 from actors.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
 
 
-class Session(LinkedActor):
+class Session(TrackRuns, LinkedActor):
     """See the module docstring."""
 
     kind = "session"
@@ -90,6 +92,7 @@ class Session(LinkedActor):
         self.waiters: dict[SegmentWait, list[pykka.ThreadingFuture[Any]]] = {}
         self.stop_replies: list[pykka.ThreadingFuture[Any]] = []
         self.stop_cause = "shutdown"
+        self._init_track_runs()
         runtime.directory.register(session_id, self.actor_ref, plan)
 
     # --- life ---------------------------------------------------------------------------
@@ -143,9 +146,12 @@ class Session(LinkedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case RequestSegment(profile=profile, number=number, reply=reply):
+            case RequestSegment(profile=profile, number=number, reply=reply, kind=kind):
                 self._activity()
-                self._request(profile, number, reply)
+                if kind is RunKind.VIDEO:
+                    self._request(profile, number, reply)
+                else:
+                    self._request_track(kind, profile, number, reply)
             case Heartbeat(position=position, paused=paused):
                 self._activity()
                 self._heartbeat(position, paused)
@@ -157,12 +163,14 @@ class Session(LinkedActor):
                 self._transcoder_ready(child_id, ref)
             case SegmentReady(run=run, number=number, path=path):
                 self._segment_ready(run, number, path)
-            case FfmpegStarted(run=run, pid=pid):
-                if self.run is not None and self.run.id == run:
-                    self.run.pid = pid
-            case RunFinished(run=run):
-                if self.run is not None and self.run.id == run:
+            case FfmpegStarted(run=run_id, pid=pid):
+                if (run := self._any_run(run_id)) is not None:
+                    run.pid = pid
+            case RunFinished(run=run_id, error=error):
+                if self.run is not None and self.run.id == run_id:
                     self.run.finished, self.run.pid = True, None  # FFmpeg exited and was reaped
+                elif (side := self._side_run(run_id)) is not None:
+                    self._side_finished(side, error)
             case ChildExited(child_id="transcoders", exit=exit):
                 self._transcoders_exited(exit)
             case GetState():
@@ -217,8 +225,9 @@ class Session(LinkedActor):
         self.runtime.metrics.segments.labels("served").inc()
         reply.set(segment)
 
-    def _wait(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any]) -> None:
-        key = SegmentWait(profile, number)
+    def _wait(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any],
+              kind: RunKind = RunKind.VIDEO) -> None:
+        key = SegmentWait(profile, number, kind)
         if key not in self.waiters:
             self.arm(key, self.settings.segment_wait)
         self.waiters.setdefault(key, []).append(reply)
@@ -262,8 +271,14 @@ class Session(LinkedActor):
             tell_if_alive(self.run.ref, StopRun())
         self.run = None
 
+    def _any_run(self, run_id: str) -> Run | None:
+        return self.run if self.run is not None and self.run.id == run_id else self._side_run(run_id)
+
     def _transcoder_ready(self, child_id: str, ref: pykka.ActorRef[Any]) -> None:
         run = self.run
+        if (side := self._side_by_child(child_id)) is not None:
+            self._side_transcoder_ready(side, ref)
+            return
         if run is None or run.child_id != child_id:
             tell_if_alive(ref, StopRun())  # an old run's transcoder, restarted after a crash
             return
@@ -277,11 +292,15 @@ class Session(LinkedActor):
         tell_if_alive(ref, Begin(run.id, run.profile, run.start))
 
     def _resume_point(self, run: Run) -> int:
-        waiting = [key.number for key in self.waiters if key.profile == run.profile]
+        waiting = [key.number for key in self.waiters
+                   if key.profile == run.profile and key.kind is run.kind]
         return min(waiting) if waiting else min(self.read_head, run.next)
 
     def _segment_ready(self, run_id: str, number: int, path: str) -> None:
         run = self.run
+        if (side := self._side_run(run_id)) is not None:
+            self._side_segment_ready(side, number, path)
+            return
         if run is None or run.id != run_id:
             return
         run.ready[number] = path
@@ -303,7 +322,8 @@ class Session(LinkedActor):
         """Requests that the new run will not serve soon get a quick 'retry' answer."""
         assert self.run is not None
         run = self.run
-        for key in [k for k in self.waiters if k.profile != run.profile or not run.reaches_soon(k.number)]:
+        for key in [k for k in self.waiters if k.kind is RunKind.VIDEO
+                    and (k.profile != run.profile or not run.reaches_soon(k.number))]:
             self.disarm(key)
             for reply in self.waiters.pop(key):
                 _fail(reply, Unavailable("the player moved elsewhere", retry_in=1))
@@ -313,7 +333,7 @@ class Session(LinkedActor):
         run = self.run
         if run is None or run.ref is None:
             return
-        waiting = any(key.profile == run.profile for key in self.waiters)
+        waiting = any(key.profile == run.profile and key.kind is run.kind for key in self.waiters)
         suspend = run.should_suspend(self.read_head, waiting, self.settings.pause_ahead)
         if suspend is not None:
             run.suspended = suspend
@@ -324,6 +344,7 @@ class Session(LinkedActor):
             self.arm(Timer.IDLE, self.settings.idle_timeout)
             return
         self._end_run()
+        self._end_side_runs()
         self.machine.to(SessionState.IDLE)
         self.runtime.metrics.stops.labels("idle").inc()
         self.arm(Timer.EXPIRE, self.settings.resume_window)
@@ -340,6 +361,7 @@ class Session(LinkedActor):
             if self.run is not None:
                 run, self.run = self.run, None  # its transcoder went down with the supervisor
                 self._start_run(run.profile, self._resume_point(run))
+            self._restart_side_runs()
             return
         failure = SessionFailed(f"transcoding failed: {exit.detail}")
         for futures in self.waiters.values():
@@ -367,7 +389,8 @@ class Session(LinkedActor):
         return run.ref.ask(SignalFfmpeg(FFMPEG_SIGNALS[fault]), timeout=2)
 
     def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
-        return [("transcoder", self.run.ref)] if self.run is not None else []
+        video = [("transcoder", self.run.ref)] if self.run is not None else []
+        return video + self._side_children()
 
     def facts(self) -> dict[str, Any]:
         return {"session": self.id[:6], "media": self.plan.media_id, "profile": self.plan.profile
@@ -394,6 +417,10 @@ class Session(LinkedActor):
             "position": self.position,
             "paused": self.paused,
             "restarts": self.restarts,
+            "audio": media.audio_json(self.plan.tracks) if self.plan.tracks else [],
+            "subtitles": media.subtitle_json(self.plan.tracks) if self.plan.tracks else [],
+            "burn": self.plan.burn.index if self.plan.burn else None,
+            "track_runs": self._side_json(),
         }
 
 

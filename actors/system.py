@@ -22,7 +22,7 @@ from actors.errors import HlsError, Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
 from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
                            WhichChildren, snapshot, stop_child)
-from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, StopSession
+from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, RunKind, StopSession
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.session import Session
@@ -122,19 +122,23 @@ class HlsSystem:
             entries.append(library_entry(media_id, info))
         return entries
 
-    def plan(self, media_id: str, profile: str | None, start: float) -> media.Plan:
+    def plan(self, media_id: str, profile: str | None, start: float,
+             burn: int | None = None) -> media.Plan:
         """Resolve, probe and plan a playback; raises before anything is spawned."""
         path = media.resolve_media(self.settings.media_root, media_id)
         info = self.runtime.prober.probe(path)
         if media.needs_keyframes(info, self.settings.profiles):
             info = self.runtime.prober.probe(path, keyframes=True)
+        sidecars = tuple(media.find_sidecars(path, info.stream_count))
         return media.make_plan(media_id, info, self.settings.profiles,
-                               self.settings.segment_seconds, profile, start)
+                               self.settings.segment_seconds, profile, start,
+                               burn=burn, sidecars=sidecars)
 
     # --- sessions ------------------------------------------------------------------------------
 
-    def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0) -> dict[str, Any]:
-        plan = self.plan(media_id, profile, start)
+    def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0,
+                     burn: int | None = None) -> dict[str, Any]:
+        plan = self.plan(media_id, profile, start, burn)
         if len(self.runtime.directory) >= self.settings.max_sessions:
             raise Unavailable(f"at most {self.settings.max_sessions} sessions", retry_in=10)
         session_id = secrets.token_hex(8)
@@ -199,12 +203,26 @@ class HlsSystem:
         except pykka.Timeout:
             raise Unavailable(f"session {session_id!r} is busy", retry_in=1) from None
 
-    def master_playlist(self, session_id: str, variant_uri: Callable[[str], str]) -> str:
-        """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``."""
+    def master_playlist(self, session_id: str, variant_uri: Callable[[str], str],
+                        track_uri: Callable[[RunKind, int], str]) -> str:
+        """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
+        ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
         plan = self._plan(session_id)
         self.heartbeat(session_id)
-        return media.master_playlist(plan.info, plan.renditions, lambda p: variant_uri(p.name),
-                                     self.settings.segment_seconds)
+        return media.plan_master_playlist(
+            plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
+            lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
+
+    def track_playlist(self, session_id: str, kind: RunKind, track: int,
+                       segment_uri: Callable[[int], str]) -> str:
+        """The VOD playlist of an audio or subtitle rendition, on the video's grid."""
+        plan = self._plan(session_id)
+        if kind is RunKind.AUDIO:
+            plan.audio_track(track)
+        else:
+            plan.subtitle_track(track)
+        self.heartbeat(session_id)
+        return media.media_playlist(plan.grid, segment_uri)
 
     def media_playlist(self, session_id: str, profile: str,
                        segment_uri: Callable[[int], str]) -> str:
@@ -237,14 +255,28 @@ class HlsSystem:
                   paused: bool | None = None) -> None:
         self._tell(session_id, Heartbeat(position, paused))
 
-    def segment(self, session_id: str, profile: str, number: int) -> BinaryIO:
-        """An open file of a complete segment; waits at most ``segment_wait`` (+1 s)."""
+    def segment(self, session_id: str, profile: str, number: int,
+                kind: RunKind = RunKind.VIDEO) -> BinaryIO | str:
+        """An open file of a complete segment (the text of a WebVTT one); waits at most
+        ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index."""
+        if kind is not RunKind.VIDEO:
+            self._check_track(session_id, kind, int(profile), number)
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, RequestSegment(profile, number, reply))
+        self._tell(session_id, RequestSegment(profile, number, reply, kind))
         try:
             return reply.get(timeout=self.settings.segment_wait + 1.0)
         except pykka.Timeout:
             raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
+
+    def _check_track(self, session_id: str, kind: RunKind, track: int, number: int) -> None:
+        """Refuse a track or segment the plan does not have before the session sees it."""
+        plan = self._plan(session_id)
+        if kind is RunKind.AUDIO:
+            plan.audio_track(track)
+        else:
+            plan.subtitle_track(track)
+        if not 0 <= number < len(plan.grid) - 1:
+            raise NotFound(f"no segment {number} of track {track}")
 
     def stop_session(self, session_id: str, cause: str = "client") -> None:
         """Returns once the session's FFmpeg is gone and its files are deleted."""
@@ -261,7 +293,8 @@ def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
         "id": media_id,
         "duration": round(info.duration, 3),
         "video": info.video.codec,
-        "audio": info.audio.codec if info.audio else None,
         "width": info.video.width,
         "height": info.video.height,
+        "audio": media.audio_json(info.tracks) if info.tracks else [],
+        "subtitles": media.subtitle_json(info.tracks) if info.tracks else [],
     }
