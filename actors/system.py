@@ -204,11 +204,12 @@ class HlsSystem:
             raise Unavailable(f"session {session_id!r} is busy", retry_in=1) from None
 
     def master_playlist(self, session_id: str, variant_uri: Callable[[str], str],
-                        track_uri: Callable[[RunKind, int], str]) -> str:
+                        track_uri: Callable[[RunKind, int], str] | None = None) -> str:
         """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
         ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
         plan = self._plan(session_id)
         self.heartbeat(session_id)
+        track_uri = track_uri or (lambda kind, n: f"{kind.value}/{n}/index.m3u8")
         return media.plan_master_playlist(
             plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
             lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
