@@ -20,6 +20,9 @@ player is suspended and resumed when the player catches up.
 Guarantees when it dies, whatever the cause: its supervisor, hence every transcoder and
 FFmpeg and run dir of the session, is stopped before ``cleanup`` returns; every waiting
 request gets an answer; the session leaves the directory.
+
+What it reports (tree dump, session JSON) and injected faults: ``actors.session_report``;
+its audio and subtitle runs: ``actors.track_runs``.
 """
 from __future__ import annotations
 
@@ -33,8 +36,7 @@ import pykka
 
 from actors import media
 from actors.errors import HlsError, NotFound, SessionFailed, Unavailable
-from actors.faults import FFMPEG_SIGNALS
-from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind, Link,
+from actors.kernel import (NORMAL, ChildExited, ChildSpec, Exit, ExitKind, Link,
                            LinkedActor, Restart, StartChild, StateMachine, Strategy,
                            Supervisor, SupervisorFlags, stop_child, tell_if_alive)
 from actors.messages import (
@@ -49,7 +51,6 @@ from actors.messages import (
     RunKind,
     SegmentReady,
     SegmentWait,
-    SignalFfmpeg,
     StopRun,
     StopSession,
     Suspend,
@@ -58,13 +59,14 @@ from actors.messages import (
 )
 from actors.runs import TRANSITIONS, Run, SessionState
 from actors.runtime import Runtime
+from actors.session_report import SessionReport
 from actors.track_runs import TrackRuns
 from actors.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
 
 
-class Session(TrackRuns, LinkedActor):
+class Session(SessionReport, TrackRuns, LinkedActor):
     """See the module docstring."""
 
     kind = "session"
@@ -370,58 +372,6 @@ class Session(TrackRuns, LinkedActor):
         self.waiters.clear()
         self.stop_cause = "crash"
         self.exit(Exit(ExitKind.NORMAL, f"failed: {exit.detail}"))
-
-    # --- operators --------------------------------------------------------------------------
-
-    def _inject(self, fault: str) -> dict[str, Any]:
-        run = self.run
-        if fault == "crash_session":
-            self.actor_ref.tell(Crash("injected crash_session"))
-            return {"target": f"session {self.id}", "did": "raised an exception inside the session"}
-        if fault == "crash_supervisor" and self.transcoders is not None:
-            self.transcoders.tell(Crash("injected crash_supervisor"))
-            return {"target": f"session {self.id} transcoders supervisor", "did": "raised an exception inside it"}
-        if run is None or run.ref is None:
-            return {"target": f"session {self.id}", "did": "nothing: no transcoder running"}
-        if fault == "crash_transcoder":
-            tell_if_alive(run.ref, Crash("injected crash_transcoder"))
-            return {"target": run.child_id, "did": "raised an exception inside the transcoder"}
-        return run.ref.ask(SignalFfmpeg(FFMPEG_SIGNALS[fault]), timeout=2)
-
-    def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
-        video = [("transcoder", self.run.ref)] if self.run is not None else []
-        return video + self._side_children()
-
-    def facts(self) -> dict[str, Any]:
-        return {"session": self.id[:6], "media": self.plan.media_id, "profile": self.plan.profile
-                if self.run is None else self.run.profile, "session_state": self.machine.state.value,
-                "idle": round(time.monotonic() - self.last_activity, 1),
-                "idle_timeout": self.settings.idle_timeout, "restarts": self.restarts}
-
-    def state_json(self) -> dict[str, Any]:
-        run = self.run
-        profile = run.profile if run else self.plan.profile
-        return {
-            "id": self.id,
-            "media": self.plan.media_id,
-            "profile": profile,
-            "profiles": list(self.plan.names),
-            "state": self.machine.state.value,
-            "created": self.created,
-            "last_activity": time.time() - (time.monotonic() - self.last_activity),
-            "idle": round(time.monotonic() - self.last_activity, 3),
-            "transcoder_pid": run.pid if run else None,
-            "run": run.id if run else None,
-            "segments_ready": sorted(run.ready) if run else [],
-            "segments": {name: len(b) - 1 for name, b in self.plan.boundaries.items()},
-            "position": self.position,
-            "paused": self.paused,
-            "restarts": self.restarts,
-            "audio": media.audio_json(self.plan.tracks) if self.plan.tracks else [],
-            "subtitles": media.subtitle_json(self.plan.tracks) if self.plan.tracks else [],
-            "burn": self.plan.burn.index if self.plan.burn else None,
-            "track_runs": self._side_json(),
-        }
 
 
 def _fail(future: pykka.ThreadingFuture[Any], error: BaseException) -> None:
