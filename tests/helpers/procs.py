@@ -1,4 +1,4 @@
-"""Helpers for tests that start real or fake FFmpeg through ``actors.procs``.
+"""Helpers for tests that start real or fake FFmpeg through ``actors.ffmpeg``.
 
 ``ProcessLedger`` pins every process a test starts with a pidfd, so the end-of-test check
 ("none of mine is alive") is immune to pid reuse and never looks at processes that

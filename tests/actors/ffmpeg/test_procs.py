@@ -1,4 +1,4 @@
-"""actors.procs against real FFmpeg and fake FFmpeg scripts that misbehave on purpose.
+"""actors.ffmpeg against real FFmpeg and fake FFmpeg scripts that misbehave on purpose.
 
 Every test ends with the ``ledger`` check: none of the processes it started is alive, no
 work dir is left, no handle is open and the thread count is back to where it was. The

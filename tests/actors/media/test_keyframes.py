@@ -9,7 +9,7 @@ import pytest
 
 from actors.media.keyframes import keyframes_from_file, read_keyframes
 from tests.helpers.ffmpeg_tools import FFMPEG, _run, packet_keyframes, probe, remux
-from tests.media_helpers import make_clip
+from tests.helpers.media import make_clip
 
 FPS = 24
 GOP_SECONDS = 2.0  # -g 48 -keyint_min 48 -sc_threshold 0 at 24 fps

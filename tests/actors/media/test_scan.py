@@ -17,7 +17,7 @@ from actors.media.index import MediaIndex, Stamp
 from actors.media.scan import LibraryScanner, ScanProgress, scan
 from tests.helpers import ffmpeg_tools
 from tests.helpers.ffmpeg_tools import remux
-from tests.media_helpers import make_clip
+from tests.helpers.media import make_clip
 
 CLIPS = 20
 
