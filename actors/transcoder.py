@@ -197,9 +197,7 @@ class Transcoder(LinkedActor):
         if kind is RunKind.SUBTITLES:
             subtitle = plan.subtitle_track(int(name))
             return lambda out, progress, listing: [
-                # -copyts: cue times as the file has them; FFmpeg would otherwise shift
-                # them by the input's earliest packet (AAC priming: 21 ms off the video).
-                "-progress", f"pipe:{progress}", "-copyts",
+                "-progress", f"pipe:{progress}",
                 *media.webvtt_conversion_args(plan.info.path, subtitle, out / SUBTITLE_FILE)]
         profile = plan.rendition(name)  # as the plan sized it, not as configured
         return lambda out, progress, listing: media.ffmpeg_args(

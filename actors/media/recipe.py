@@ -144,6 +144,10 @@ def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...]
         "-level:v", f"{h264_level(info, profile) / 10:.1f}",
         "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{round(kbps * VBV_SECONDS)}k",
         "-force_key_frames", keyframes, "-sc_threshold", "0",
+        # The source's timestamps, unrounded: by default FFmpeg re-times frames to n/fps
+        # (a 25 fps source starting at 0.021 s comes out at 0.000, 4.040, ...), off the
+        # copy rendition's cuts and the subtitles' times by up to half a frame.
+        "-fps_mode", "passthrough", "-enc_time_base", "1:90000",
         # bt709 tags: what the filters produce, and what players assume of SDR.
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
         *_filter_args(info, width, height, burn),
