@@ -7,22 +7,23 @@ idle deadline (a timer re-armed by every request).
 
 Takes: ``RequestSegment``, ``Heartbeat``, ``StopSession``, ``GetState``, ``InjectFault``
 from the web; ``TranscoderReady``, ``SegmentReady``, ``RunFinished`` from transcoders;
-``ChildExited`` from its supervisor; timeouts ``idle``, ``expire`` and ``wait:P:N``.
+``ChildExited`` from its supervisor; timeouts ``idle``, ``expire``, ``switch`` and ``wait:P:N``.
 
 Playback rules: a ready segment is answered at once (with an open file, so a later
 delete cannot tear it); one the running FFmpeg will reach soon is waited for; any
 other is a seek: a new run (a new transcoder actor, a new FFmpeg, a new dir) starts at
 it while the old run stops by itself. Requests arriving together for nearby segments
-join the new run rather than start more. Idle for ``hls.idle_timeout``: the run stops,
-the session stays resumable for ``hls.resume_window``. A transcoder far ahead of the
+join the new run rather than start more. Switching rendition is bounded (``SwitchHold``,
+timer ``switch``). Idle for ``hls.idle_timeout``: the run stops, the session stays
+resumable for ``hls.resume_window``. A transcoder far ahead of the
 player is suspended and resumed when the player catches up.
 
 Guarantees when it dies, whatever the cause: its supervisor, hence every transcoder and
 FFmpeg and run dir of the session, is stopped before ``cleanup`` returns; every waiting
 request gets an answer; the session leaves the directory.
 
-What it reports (tree dump, session JSON) and injected faults: ``actors.session_report``;
-its audio and subtitle runs: ``actors.track_runs``.
+Its reports and injected faults: ``actors.session_report``; audio and subtitle runs:
+``actors.track_runs``.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ from actors.messages import (
     Timer,
     TranscoderReady,
 )
-from actors.runs import TRANSITIONS, Run, SessionState
+from actors.runs import TRANSITIONS, Run, SessionState, SwitchHold
 from actors.runtime import Runtime
 from actors.session_report import SessionReport
 from actors.track_runs import TrackRuns
@@ -85,6 +86,7 @@ class Session(SessionReport, TrackRuns, LinkedActor):
         self.transcoders: pykka.ActorRef[Any] | None = None
         self.run: Run | None = None
         self.runs_started = 0
+        self.hold = SwitchHold()
         # Run ids must be unique in the instance, across restarts of this session too.
         self.run_prefix = f"{session_id}-{self.actor_urn[-6:]}"
         self.restarts = 0
@@ -192,6 +194,8 @@ class Session(SessionReport, TrackRuns, LinkedActor):
                 self.exit(NORMAL)
             case SegmentWait():
                 self._wait_expired(name)
+            case Timer.SWITCH:
+                self._switch()
             case _:
                 super().timeout(name, payload)
 
@@ -212,11 +216,29 @@ class Session(SessionReport, TrackRuns, LinkedActor):
         run = self.run
         if run is not None and run.profile == profile and number in run.ready:
             self._answer(reply, number, run.ready[number])
-        else:
-            if run is None or run.profile != profile or not run.reaches_soon(number):
+        else:  # a held switch happens when the hold ends (``_switch``)
+            if not self._held(profile) and (run is None or run.profile != profile
+                                            or not run.reaches_soon(number)):
                 self._start_run(profile, number)
             self._wait(profile, number, reply)
         self._pace()
+
+    def _held(self, profile: str) -> bool:
+        """A switch to ``profile`` that must wait: the current run is too young."""
+        left = self.hold.left(profile, self.run.profile if self.run else None)
+        if left > 0:
+            self.arm(Timer.SWITCH, left)  # the same deadline each time: never pushed back
+        return left > 0
+
+    def _switch(self) -> None:
+        """The hold ended: switch to the rendition asked for last, if anyone still waits
+        for it; the other renditions' requests get a quick "retry"."""
+        run, wanted = self.run, self.hold.wanted
+        waited = [k.number for k in self.waiters if k.kind is RunKind.VIDEO and k.profile == wanted]
+        if run is not None and wanted is not None and wanted != run.profile and waited:
+            self._start_run(wanted, min(waited))
+        elif run is not None:
+            self._drop_unreachable_waiters()
 
     def _answer(self, reply: pykka.ThreadingFuture[Any], number: int, path: str) -> None:
         try:
@@ -254,7 +276,9 @@ class Session(SessionReport, TrackRuns, LinkedActor):
     def _start_run(self, profile: str, start: int) -> None:
         """A new transcoder for ``start`` onwards; the old one (if any) stops by itself."""
         self._end_run()
+        self.disarm(Timer.SWITCH)
         self.runs_started += 1
+        self.hold.started()
         if self.runs_started > 1:
             self.runtime.metrics.seeks.inc()
         child_id = f"transcoder-{self.runs_started}"
@@ -272,9 +296,6 @@ class Session(SessionReport, TrackRuns, LinkedActor):
         if self.run is not None and self.run.ref is not None:
             tell_if_alive(self.run.ref, StopRun())
         self.run = None
-
-    def _any_run(self, run_id: str) -> Run | None:
-        return self.run if self.run is not None and self.run.id == run_id else self._side_run(run_id)
 
     def _transcoder_ready(self, child_id: str, ref: pykka.ActorRef[Any]) -> None:
         run = self.run

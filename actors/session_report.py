@@ -61,6 +61,7 @@ class SessionReport:
             "idle": round(time.monotonic() - self.last_activity, 3),
             "transcoder_pid": run.pid if run else None,
             "run": run.id if run else None,
+            "video_runs": self.runs_started,
             "segments_ready": sorted(run.ready) if run else [],
             "segments": {name: len(b) - 1 for name, b in self.plan.boundaries.items()},
             "position": self.position,

@@ -120,6 +120,11 @@ class TrackRuns:
             for reply in self.waiters.pop(key):
                 _fail(reply, Unavailable("the player moved elsewhere", retry_in=1))
 
+    def _any_run(self, run_id: str) -> Run | None:
+        """The video run or a side run called ``run_id``."""
+        video = self.run
+        return video if video is not None and video.id == run_id else self._side_run(run_id)
+
     def _side_run(self, run_id: str) -> Run | None:
         return next((run for run in self.side.values() if run.id == run_id), None)
 
