@@ -82,6 +82,8 @@
       });
       hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => fillMenu(audio, hls.audioTracks, hls.audioTrack));
       hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => fillMenu(subtitles, hls.subtitleTracks, hls.subtitleTrack));
+      hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => { audio.value = String(data.id); });
+      hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => { subtitles.value = String(data.id); });
       window.hlsPlayer = hls;  // for whoever inspects the page (tests, the console)
       hls.on(Hls.Events.ERROR, onHlsError);
       hls.loadSource(session.master);
