@@ -29,6 +29,9 @@ from actors.settings import Profile
 
 TS_BYTES_PER_FRAME = 320  # measured 255-275 at 30 fps, from 0.4 to 7 Mbit/s
 ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header
+# With -muxdelay 0 each AAC frame is a PES of its own: a 14-byte PES header, and its last
+# TS packet stuffed (half a packet on average). Measured: 68 bytes more per frame.
+TS_BYTES_PER_AUDIO_FRAME = 100
 AAC_OVERSHOOT = 1.1  # FFmpeg's AAC encoder ran up to 8 % over low targets
 
 
@@ -144,7 +147,8 @@ def _audio_bit_rate(info: MediaInfo, profile: Profile) -> float:
     audio = info.audio
     if audio is None:
         return 0.0
-    adts_headers = ADTS_HEADER_BYTES * 8 * audio.sample_rate / AAC_FRAME_SAMPLES
+    adts_headers = ((ADTS_HEADER_BYTES + TS_BYTES_PER_AUDIO_FRAME) * 8 * audio.sample_rate
+                    / AAC_FRAME_SAMPLES)
     if copies_audio(info, profile) and audio.bit_rate:
         return audio.bit_rate + adts_headers
     return profile.audio_kbps * 1000 * AAC_OVERSHOOT + adts_headers
