@@ -21,6 +21,10 @@ The FFmpeg recipe, and why (each point is checked by tests/actors/test_media.py)
   offset timestamps, so the cut times carry the offset too.
 - Transcoding forces a keyframe at each cut (``-force_key_frames`` with the cut times,
   ``-sc_threshold 0``); remuxing cuts at the source keyframes the boundaries were made of.
+  Transcodes keep the source's frame times (``-fps_mode passthrough``, a 90 kHz encoder
+  time base): FFmpeg's default re-timing to n/fps from each run's start would move a
+  source whose frames are not on that grid (a first frame at 21 ms) by up to half a
+  frame, differently in runs from different segments and against ``copy`` and cues.
 - Where run A's segment k-1 meets run B's segment k, A's audio stops at the video
   keyframe's DTS (the muxer interleaves by DTS). B's audio must start later, or audio
   DTS go backwards at the splice: a copied stream drops packets before the start
