@@ -83,3 +83,16 @@ def _parents(folder: str) -> list[tuple[str, str]]:
     """(name, folder) of each step from the root down to ``folder``."""
     parts = folder.split("/") if folder else []
     return [(part, "/".join(parts[:i + 1])) for i, part in enumerate(parts)]
+
+
+def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
+    """One entry of ``GET /media`` (less its URL, which is the web layer's)."""
+    return {
+        "id": media_id,
+        "duration": round(info.duration, 3),
+        "video": info.video.codec,
+        "width": info.video.width,
+        "height": info.video.height,
+        "audio": media.audio_json(info.tracks) if info.tracks else [],
+        "subtitles": media.subtitle_json(info.tracks) if info.tracks else [],
+    }

@@ -26,14 +26,27 @@ class Timer(str, Enum):
     SWEEP = "sweep"  # reaper: the next periodic sweep
     SCAN = "scan"  # scanner: the next library scan
     SCAN_STEP = "scan_step"  # scanner: index the next file of the pass under way
+    DEADLINE = "deadline"  # transcoder: a subtitle conversion took too long
+    SWITCH = "switch"  # session: the next video run may start (rapid quality switching)
+
+
+class RunKind(str, Enum):
+    """What a transcoder's FFmpeg makes: video segments (of one video rendition), audio
+    segments (of one audio track), or the WebVTT of one subtitle track."""
+
+    VIDEO = "video"
+    AUDIO = "audio"
+    SUBTITLES = "subtitles"
 
 
 @dataclass(frozen=True)
 class SegmentWait:
-    """Session timer: requests for segment ``number`` of ``profile`` waited long enough."""
+    """Session timer: requests for segment ``number`` of ``profile`` waited long enough
+    (``profile`` is the track index of audio and subtitle renditions)."""
 
     profile: str
     number: int
+    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)
@@ -53,11 +66,13 @@ class TranscoderReady:
 
 @dataclass(frozen=True)
 class Begin:
-    """Session -> transcoder: spawn FFmpeg for ``profile`` from ``start_segment`` as ``run``."""
+    """Session -> transcoder: spawn FFmpeg for ``profile`` from ``start_segment`` as ``run``
+    (for audio and subtitle runs ``profile`` is the track index)."""
 
     run: str
     profile: str
     start_segment: int
+    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)
@@ -79,9 +94,11 @@ class SegmentReady:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """Transcoder -> session: FFmpeg reached the end of the media (exit status 0)."""
+    """Transcoder -> session: FFmpeg reached the end of the media (exit status 0), or,
+    for a subtitle conversion, failed for good (``error``: it is not restarted)."""
 
     run: str
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,11 +125,13 @@ class SignalFfmpeg:
 
 @dataclass(frozen=True)
 class RequestSegment:
-    """Web -> session: reply on ``reply`` with an open file of the segment, or an error."""
+    """Web -> session: reply on ``reply`` with an open file of the segment (the text of
+    a WebVTT segment), or an error."""
 
     profile: str
     number: int
     reply: pykka.ThreadingFuture
+    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,20 @@
 """What a session knows of its current FFmpeg run, and the session's states."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import pykka
 
+from actors.messages import RunKind
+
 # A segment at most this many segments past the one being written is waited for; one
 # further ahead starts a new run (a seek) rather than waiting for FFmpeg to get there.
 REACH_AHEAD = 3
+# Seconds a video run lives at least before a request for another rendition replaces it.
+SWITCH_HOLD = 2.0
 
 
 class SessionState(str, Enum):
@@ -40,6 +45,7 @@ class Run:
     finished: bool = False
     suspended: bool = False
     pid: int | None = None
+    kind: RunKind = RunKind.VIDEO
 
     def reaches_soon(self, number: int) -> bool:
         return self.start <= number <= self.next + REACH_AHEAD and not self.finished
@@ -60,3 +66,25 @@ class Run:
         if self.suspended and (waiting or ahead <= pause_ahead // 2):
             return False
         return None
+
+
+@dataclass
+class SwitchHold:
+    """The bound on switching rendition: a request for another rendition than the video
+    run's, less than ``SWITCH_HOLD`` s after that run started, waits for the rest of the
+    hold; then the rendition asked for last wins, and the others' requests get a "retry".
+    A player toggling quality every segment thus starts at most one FFmpeg per
+    ``SWITCH_HOLD`` s, whatever its request rate (a seek is never held)."""
+
+    since: float = field(default_factory=time.monotonic)
+    wanted: str | None = None  # the rendition the player asked for last
+
+    def started(self) -> None:
+        self.since = time.monotonic()
+
+    def left(self, profile: str, current: str | None) -> float:
+        """Seconds a request for ``profile`` must wait while ``current`` runs (0: none)."""
+        self.wanted = profile
+        if current is None or current == profile:
+            return 0.0
+        return max(0.0, SWITCH_HOLD - (time.monotonic() - self.since))

@@ -7,19 +7,24 @@ timer); the idle deadline (a timer re-armed by every request).
 
 Takes: ``RequestSegment``, ``Heartbeat``, ``StopSession``, ``GetState``, ``InjectFault``
 from the web; ``TranscoderReady``, ``SegmentReady``, ``RunFinished`` from transcoders;
-``ChildExited`` from its supervisor; timeouts ``Timer.IDLE``, ``Timer.EXPIRE``, ``SegmentWait``.
+``ChildExited`` from its supervisor; timeouts ``Timer.IDLE``, ``Timer.EXPIRE``, ``Timer.SWITCH``,
+``SegmentWait``.
 
 Playback rules: a ready segment is answered at once (with an open file, so a later
 delete cannot tear it); one the running FFmpeg will reach soon is waited for; any
 other is a seek: a new run (a new transcoder actor, a new FFmpeg, a new dir) starts at
 it while the old run stops by itself. Requests arriving together for nearby segments
-join the new run rather than start more. Idle for ``hls.idle_timeout``: the run stops,
-the session stays resumable for ``hls.resume_window``. A transcoder far ahead of the
+join the new run rather than start more. Switching rendition is bounded (``SwitchHold``,
+timer ``switch``). Idle for ``hls.idle_timeout``: the run stops, the session stays
+resumable for ``hls.resume_window``. A transcoder far ahead of the
 player is suspended and resumed when the player catches up.
 
 Guarantees when it dies, whatever the cause: its supervisor, hence every transcoder and
 FFmpeg and run dir of the session, is stopped before ``cleanup`` returns; every waiting
 request gets an answer; the session leaves the directory.
+
+Its reports and injected faults: ``actors.session_report``; audio and subtitle runs:
+``actors.track_runs``.
 """
 from __future__ import annotations
 
@@ -33,21 +38,22 @@ import pykka
 
 from actors import media, tokens
 from actors.errors import HlsError, NotFound, SessionFailed, Unavailable
-from actors.faults import FFMPEG_SIGNALS
-from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind, Link,
+from actors.kernel import (NORMAL, ChildExited, ChildSpec, Exit, ExitKind, Link,
                            LinkedActor, Restart, StartChild, StateMachine, Strategy,
                            Supervisor, SupervisorFlags, stop_child, tell_if_alive)
 from actors.messages import (Begin, FfmpegStarted, GetState, Heartbeat, InjectFault,
-                             RequestSegment, Resume, RunFinished, SegmentReady, SegmentWait,
-                             SignalFfmpeg, StopRun, StopSession, Suspend, Timer, TranscoderReady)
-from actors.runs import TRANSITIONS, Run, SessionState
+                             RequestSegment, Resume, RunFinished, RunKind, SegmentReady,
+                             SegmentWait, StopRun, StopSession, Suspend, Timer, TranscoderReady)
+from actors.runs import TRANSITIONS, Run, SessionState, SwitchHold
 from actors.runtime import Runtime
+from actors.session_report import SessionReport
+from actors.track_runs import TrackRuns
 from actors.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
 
 
-class Session(LinkedActor):
+class Session(SessionReport, TrackRuns, LinkedActor):
     """See the module docstring."""
 
     kind = "session"
@@ -65,6 +71,7 @@ class Session(LinkedActor):
         self.transcoders: pykka.ActorRef[Any] | None = None
         self.run: Run | None = None
         self.runs_started = 0
+        self.hold = SwitchHold()
         # Run ids must be unique in the instance, across restarts of this session too.
         self.run_prefix = f"{self.short}-{self.actor_urn[-6:]}"
         self.restarts = 0
@@ -75,6 +82,7 @@ class Session(LinkedActor):
         self.stop_replies: list[pykka.ThreadingFuture[Any]] = []
         self.stop_cause = "shutdown"
         self.failure: HlsError | None = None  # why transcoding gave up: every waiter's answer
+        self._init_track_runs()
         runtime.directory.register(session_id, self.actor_ref, plan)
 
     # --- life ---------------------------------------------------------------------------
@@ -126,9 +134,12 @@ class Session(LinkedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case RequestSegment(profile=profile, number=number, reply=reply):
+            case RequestSegment(profile=profile, number=number, reply=reply, kind=kind):
                 self._activity()
-                self._request(profile, number, reply)
+                if kind is RunKind.VIDEO:
+                    self._request(profile, number, reply)
+                else:
+                    self._request_track(kind, profile, number, reply)
             case Heartbeat(position=position, paused=paused):
                 self._activity()
                 self._heartbeat(position, paused)
@@ -140,12 +151,14 @@ class Session(LinkedActor):
                 self._transcoder_ready(child_id, ref)
             case SegmentReady(run=run, number=number, path=path):
                 self._segment_ready(run, number, path)
-            case FfmpegStarted(run=run, pid=pid):
-                if self.run is not None and self.run.id == run:
-                    self.run.pid = pid
-            case RunFinished(run=run):
-                if self.run is not None and self.run.id == run:
+            case FfmpegStarted(run=run_id, pid=pid):
+                if (run := self._any_run(run_id)) is not None:
+                    run.pid = pid
+            case RunFinished(run=run_id, error=error):
+                if self.run is not None and self.run.id == run_id:
                     self.run.finished, self.run.pid = True, None  # FFmpeg exited and was reaped
+                elif (side := self._side_run(run_id)) is not None:
+                    self._side_finished(side, error)
             case ChildExited(child_id="transcoders", exit=exit):
                 self._transcoders_exited(exit)
             case GetState():
@@ -165,6 +178,8 @@ class Session(LinkedActor):
                 self.exit(NORMAL)
             case SegmentWait():
                 self._wait_expired(name)
+            case Timer.SWITCH:
+                self._switch()
             case _:
                 super().timeout(name, payload)
 
@@ -185,11 +200,29 @@ class Session(LinkedActor):
         run = self.run
         if run is not None and run.profile == profile and number in run.ready:
             self._answer(reply, number, run.ready[number])
-        else:
-            if run is None or run.profile != profile or not run.reaches_soon(number):
+        else:  # a held switch happens when the hold ends (``_switch``)
+            if not self._held(profile) and (run is None or run.profile != profile
+                                            or not run.reaches_soon(number)):
                 self._start_run(profile, number)
             self._wait(profile, number, reply)
         self._pace()
+
+    def _held(self, profile: str) -> bool:
+        """A switch to ``profile`` that must wait: the current run is too young."""
+        left = self.hold.left(profile, self.run.profile if self.run else None)
+        if left > 0:
+            self.arm(Timer.SWITCH, left)  # the same deadline each time: never pushed back
+        return left > 0
+
+    def _switch(self) -> None:
+        """The hold ended: switch to the rendition asked for last, if anyone still waits
+        for it; the other renditions' requests get a quick "retry"."""
+        run, wanted = self.run, self.hold.wanted
+        waited = [k.number for k in self.waiters if k.kind is RunKind.VIDEO and k.profile == wanted]
+        if run is not None and wanted is not None and wanted != run.profile and waited:
+            self._start_run(wanted, min(waited))
+        elif run is not None:
+            self._drop_unreachable_waiters()
 
     def _answer(self, reply: pykka.ThreadingFuture[Any], number: int, path: str) -> None:
         try:
@@ -200,8 +233,9 @@ class Session(LinkedActor):
         self.runtime.metrics.segments.labels("served").inc()
         reply.set(segment)
 
-    def _wait(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any]) -> None:
-        key = SegmentWait(profile, number)
+    def _wait(self, profile: str, number: int, reply: pykka.ThreadingFuture[Any],
+              kind: RunKind = RunKind.VIDEO) -> None:
+        key = SegmentWait(profile, number, kind)
         if key not in self.waiters:
             self.arm(key, self.settings.segment_wait)
         self.waiters.setdefault(key, []).append(reply)
@@ -226,7 +260,9 @@ class Session(LinkedActor):
     def _start_run(self, profile: str, start: int) -> None:
         """A new transcoder for ``start`` onwards; the old one (if any) stops by itself."""
         self._end_run()
+        self.disarm(Timer.SWITCH)
         self.runs_started += 1
+        self.hold.started()
         if self.runs_started > 1:
             self.runtime.metrics.seeks.inc()
         child_id = f"transcoder-{self.runs_started}"
@@ -247,6 +283,9 @@ class Session(LinkedActor):
 
     def _transcoder_ready(self, child_id: str, ref: pykka.ActorRef[Any]) -> None:
         run = self.run
+        if (side := self._side_by_child(child_id)) is not None:
+            self._side_transcoder_ready(side, ref)
+            return
         if run is None or run.child_id != child_id:
             tell_if_alive(ref, StopRun())  # an old run's transcoder, restarted after a crash
             return
@@ -260,11 +299,15 @@ class Session(LinkedActor):
         tell_if_alive(ref, Begin(run.id, run.profile, run.start))
 
     def _resume_point(self, run: Run) -> int:
-        waiting = [key.number for key in self.waiters if key.profile == run.profile]
+        waiting = [key.number for key in self.waiters
+                   if key.profile == run.profile and key.kind is run.kind]
         return min(waiting) if waiting else min(self.read_head, run.next)
 
     def _segment_ready(self, run_id: str, number: int, path: str) -> None:
         run = self.run
+        if (side := self._side_run(run_id)) is not None:
+            self._side_segment_ready(side, number, path)
+            return
         if run is None or run.id != run_id:
             return
         run.ready[number] = path
@@ -286,7 +329,8 @@ class Session(LinkedActor):
         """Requests that the new run will not serve soon get a quick 'retry' answer."""
         assert self.run is not None
         run = self.run
-        for key in [k for k in self.waiters if k.profile != run.profile or not run.reaches_soon(k.number)]:
+        for key in [k for k in self.waiters if k.kind is RunKind.VIDEO
+                    and (k.profile != run.profile or not run.reaches_soon(k.number))]:
             self.disarm(key)
             for reply in self.waiters.pop(key):
                 _fail(reply, Unavailable("the player moved elsewhere", retry_in=1))
@@ -296,7 +340,7 @@ class Session(LinkedActor):
         run = self.run
         if run is None or run.ref is None:
             return
-        waiting = any(key.profile == run.profile for key in self.waiters)
+        waiting = any(key.profile == run.profile and key.kind is run.kind for key in self.waiters)
         suspend = run.should_suspend(self.read_head, waiting, self.settings.pause_ahead)
         if suspend is not None:
             run.suspended = suspend
@@ -310,6 +354,7 @@ class Session(LinkedActor):
             self.stop_cause = "idle"
             return self.exit(NORMAL)
         self._end_run()
+        self._end_side_runs()
         self.machine.to(SessionState.IDLE)
         self.runtime.metrics.stops.labels("idle").inc()
         self.arm(Timer.EXPIRE, self.settings.resume_window)
@@ -326,57 +371,11 @@ class Session(LinkedActor):
             if self.run is not None:
                 run, self.run = self.run, None  # its transcoder went down with the supervisor
                 self._start_run(run.profile, self._resume_point(run))
+            self._restart_side_runs()
             return
         self.failure = SessionFailed(f"transcoding failed: {exit.detail}")
         self.stop_cause = "crash"
         self.exit(Exit(ExitKind.NORMAL, f"failed: {exit.detail}"))
-
-    # --- operators --------------------------------------------------------------------------
-
-    def _inject(self, fault: str) -> dict[str, Any]:
-        run = self.run
-        if fault == "crash_session":
-            self.actor_ref.tell(Crash("injected crash_session"))
-            return {"target": f"session {self.short}", "did": "raised an exception inside the session"}
-        if fault == "crash_supervisor" and self.transcoders is not None:
-            self.transcoders.tell(Crash("injected crash_supervisor"))
-            return {"target": f"session {self.short} transcoders supervisor", "did": "raised an exception inside it"}
-        if run is None or run.ref is None:
-            return {"target": f"session {self.short}", "did": "nothing: no transcoder running"}
-        if fault == "crash_transcoder":
-            tell_if_alive(run.ref, Crash("injected crash_transcoder"))
-            return {"target": run.child_id, "did": "raised an exception inside the transcoder"}
-        return run.ref.ask(SignalFfmpeg(FFMPEG_SIGNALS[fault]), timeout=2)
-
-    def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
-        return [("transcoder", self.run.ref)] if self.run is not None else []
-
-    def facts(self) -> dict[str, Any]:
-        return {"session": self.short, "media": self.plan.media_id, "profile": self.plan.profile
-                if self.run is None else self.run.profile, "session_state": self.machine.state.value,
-                "idle": round(time.monotonic() - self.last_activity, 1),
-                "idle_timeout": self.settings.idle_timeout, "restarts": self.restarts}
-
-    def state_json(self) -> dict[str, Any]:
-        run = self.run
-        profile = run.profile if run else self.plan.profile
-        return {
-            "id": self.id,
-            "media": self.plan.media_id,
-            "profile": profile,
-            "profiles": list(self.plan.names),
-            "state": self.machine.state.value,
-            "created": self.created,
-            "last_activity": time.time() - (time.monotonic() - self.last_activity),
-            "idle": round(time.monotonic() - self.last_activity, 3),
-            "transcoder_pid": run.pid if run else None,
-            "run": run.id if run else None,
-            "segments_ready": sorted(run.ready) if run else [],
-            "segments": {name: len(b) - 1 for name, b in self.plan.boundaries.items()},
-            "position": self.position,
-            "paused": self.paused,
-            "restarts": self.restarts,
-        }
 
 
 def _fail(future: pykka.ThreadingFuture[Any], error: BaseException) -> None:

@@ -24,13 +24,14 @@ from actors.errors import HlsError, Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
 from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
                            WhichChildren, snapshot, stop_child)
-from actors.messages import GetState, Heartbeat, InjectFault, RequestSegment, ScanNow, StopSession
+from actors.messages import (GetState, Heartbeat, InjectFault, RequestSegment, RunKind, ScanNow,
+                             StopSession)
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.session import Session
 from actors.settings import Settings
 from actors.tree import ROOT_FLAGS, SESSIONS, root_specs, tree_text
-from actors.library_view import LibraryView
+from actors.library_view import LibraryView, library_entry
 
 log = logging.getLogger(__name__)
 
@@ -133,23 +134,27 @@ class HlsSystem:
             entries.append(library_entry(media_id, info))
         return entries
 
-    def plan(self, media_id: str, profile: str | None, start: float) -> media.Plan:
+    def plan(self, media_id: str, profile: str | None, start: float,
+             burn: int | None = None) -> media.Plan:
         """Resolve, probe and plan a playback; raises before anything is spawned."""
         path = media.resolve_media(self.settings.media_root, media_id)
         info = self.runtime.prober.probe(path)
         if media.needs_keyframes(info, self.settings.profiles):
             info = self.runtime.prober.probe(path, keyframes=True)
+        sidecars = tuple(media.find_sidecars(path, info.stream_count))
         return media.make_plan(media_id, info, self.settings.profiles,
-                               self.settings.segment_seconds, profile, start)
+                               self.settings.segment_seconds, profile, start,
+                               burn=burn, sidecars=sidecars)
 
     # --- sessions ------------------------------------------------------------------------------
 
-    def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0) -> dict[str, Any]:
+    def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0,
+                     burn: int | None = None) -> dict[str, Any]:
         """A new session: its token, and an actor that starts FFmpeg at the first segment
         request (the request that creates a session and its later ones may reach
         different nodes: none may keep an FFmpeg for requests it will never see)."""
-        plan = self.plan(media_id, profile, start)
-        claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, None,
+        plan = self.plan(media_id, profile, start, burn)
+        claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, burn,
                                       plan.start_segment, int(time.time()), tokens.new_nonce())
         session_id = tokens.issue(claims, self.secret)
         self._spawn(session_id, plan)
@@ -185,7 +190,7 @@ class HlsSystem:
         with self._resume_lock:
             if self.runtime.directory.lookup(session_id) is not None:
                 return
-            plan = self.plan(claims.media, claims.profile, 0.0)
+            plan = self.plan(claims.media, claims.profile, 0.0, claims.burn)
             if plan.names != claims.renditions or not 0 <= claims.start < plan.segment_count(plan.profile):
                 raise NotFound(f"session {tokens.short_id(session_id)}: the media changed")
             self._spawn(session_id, dataclasses.replace(plan, start_segment=claims.start))
@@ -247,12 +252,27 @@ class HlsSystem:
         except pykka.Timeout:
             raise Unavailable(f"session {tokens.short_id(session_id)} is busy", retry_in=1) from None
 
-    def master_playlist(self, session_id: str, variant_uri: Callable[[str], str]) -> str:
-        """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``."""
+    def master_playlist(self, session_id: str, variant_uri: Callable[[str], str],
+                        track_uri: Callable[[RunKind, int], str] | None = None) -> str:
+        """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
+        ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
         plan = self._plan(session_id)
         self.heartbeat(session_id)
-        return media.master_playlist(plan.info, plan.renditions, lambda p: variant_uri(p.name),
-                                     self.settings.segment_seconds)
+        track_uri = track_uri or (lambda kind, n: f"{kind.value}/{n}/index.m3u8")
+        return media.plan_master_playlist(
+            plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
+            lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
+
+    def track_playlist(self, session_id: str, kind: RunKind, track: int,
+                       segment_uri: Callable[[int], str]) -> str:
+        """The VOD playlist of an audio or subtitle rendition, on the video's grid."""
+        plan = self._plan(session_id)
+        if kind is RunKind.AUDIO:
+            plan.audio_track(track)
+        else:
+            plan.subtitle_track(track)
+        self.heartbeat(session_id)
+        return media.media_playlist(plan.grid, segment_uri)
 
     def media_playlist(self, session_id: str, profile: str,
                        segment_uri: Callable[[int], str]) -> str:
@@ -302,10 +322,14 @@ class HlsSystem:
         children["scanner"].tell(ScanNow())
         return self.library_view.progress()
 
-    def segment(self, session_id: str, profile: str, number: int) -> BinaryIO:
-        """An open file of a complete segment; waits at most ``segment_wait`` (+1 s)."""
+    def segment(self, session_id: str, profile: str, number: int,
+                kind: RunKind = RunKind.VIDEO) -> BinaryIO | str:
+        """An open file of a complete segment (the text of a WebVTT one); waits at most
+        ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index."""
+        if kind is not RunKind.VIDEO:
+            self._check_track(session_id, kind, int(profile), number)
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, RequestSegment(profile, number, reply))
+        self._tell(session_id, RequestSegment(profile, number, reply, kind))
         try:
             return reply.get(timeout=self.settings.segment_wait + 1.0)
         except pykka.Timeout:
@@ -319,6 +343,16 @@ class HlsSystem:
             return None
         relative = accel.link_for_proxy(self.settings.work_dir, self.settings.instance, opened)
         return None if relative is None else prefix + relative
+
+    def _check_track(self, session_id: str, kind: RunKind, track: int, number: int) -> None:
+        """Refuse a track or segment the plan does not have before the session sees it."""
+        plan = self._plan(session_id)
+        if kind is RunKind.AUDIO:
+            plan.audio_track(track)
+        else:
+            plan.subtitle_track(track)
+        if not 0 <= number < len(plan.grid) - 1:
+            raise NotFound(f"no segment {number} of track {track}")
 
     def stop_session(self, session_id: str, cause: str = "client") -> None:
         """Returns once the session's FFmpeg is gone and its files are deleted, or once it
@@ -354,14 +388,3 @@ def _raise_open_files_limit() -> None:
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         log.info("open files limit raised from %d to %d", soft, hard)
-
-
-def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
-    return {
-        "id": media_id,
-        "duration": round(info.duration, 3),
-        "video": info.video.codec,
-        "audio": info.audio.codec if info.audio else None,
-        "width": info.video.width,
-        "height": info.video.height,
-    }

@@ -1,5 +1,12 @@
 """The transcoder: one actor, one FFmpeg run, one run directory.
 
+A run has a kind (``RunKind``): video segments of one rendition, audio segments of one
+audio track (both on the plan's grid, listed and announced the same way), or the
+WebVTT file of one subtitle track (announced as segment 0 once FFmpeg exited 0; a
+conversion that fails or outlives ``hls.segment_wait`` is reported as ``RunFinished``
+with an error and not restarted: it would fail again). Every kind is spawned, tagged,
+stopped and swept the same way.
+
 Owns: the FFmpeg process (spawned from this actor's own thread, so the kernel's
 ``PR_SET_PDEATHSIG`` links FFmpeg's life to this thread), the run's work dir, and the
 run's entry in ``runtime.live`` (what the reaper treats as alive).
@@ -40,6 +47,7 @@ from actors.messages import (
     FfmpegStarted,
     Resume,
     RunFinished,
+    RunKind,
     SegmentReady,
     SignalFfmpeg,
     StopRun,
@@ -50,6 +58,8 @@ from actors.messages import (
 from actors.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+SUBTITLE_FILE = "track.vtt"
 
 
 class TranscoderState(str, Enum):
@@ -87,6 +97,7 @@ class Transcoder(LinkedActor):
         self.plan = plan
         self.run: str | None = None
         self.profile: str | None = None
+        self.kind = RunKind.VIDEO
         self.start_segment = 0
         self.run_dir: Path | None = None
         self.ffmpeg: ffmpeg.ProcessHandle | None = None
@@ -105,8 +116,8 @@ class Transcoder(LinkedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Begin(run=run, profile=profile, start_segment=start):
-                self._begin(run, profile, start)
+            case Begin(run=run, profile=profile, start_segment=start, kind=kind):
+                self._begin(run, profile, start, kind)
             case ffmpeg.ProgressReported(fields=fields):
                 self._progress(fields)
             case ffmpeg.SegmentListed(line=line):
@@ -128,6 +139,9 @@ class Transcoder(LinkedActor):
     def timeout(self, name: Hashable, payload: Any) -> None:
         if name is Timer.STALL:
             raise FfmpegFailed(f"ffmpeg stalled: no progress for {self.settings.stall_timeout:g} s")
+        if name is Timer.DEADLINE:
+            self._give_up(f"subtitle conversion took over {self.settings.segment_wait:g} s")
+            return
         super().timeout(name, payload)
 
     def cleanup(self, exit: Exit) -> None:
@@ -144,34 +158,51 @@ class Transcoder(LinkedActor):
 
     # --- one FFmpeg run -------------------------------------------------------------------
 
-    def _begin(self, run: str, profile_name: str, start: int) -> None:
+    def _begin(self, run: str, profile_name: str, start: int, kind: RunKind) -> None:
         if self.run is not None:
             log.warning("%s: already running %s; ignoring Begin(%s)", self.name, self.run, run)
             return
-        profile = self.plan.rendition(profile_name)  # as the plan sized it, not as configured
-        boundaries = self.plan.boundaries[profile_name]
-        self.run, self.profile, self.start_segment = run, profile_name, start
+        argv = self._argv_builder(kind, profile_name, start)  # refuses before any file exists
+        self.run, self.profile, self.start_segment, self.kind = run, profile_name, start, kind
         self.runtime.live.add_run(run)
         self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
         self.run_dir.mkdir(parents=True)
         tag = ffmpeg.Tag.for_this_process(self.settings.work_dir, self.settings.instance,
                                          self.session_id, run)
-        out_dir = self.run_dir
-
-        def argv(progress_fd: int, list_fd: int) -> list[str]:
-            return media.ffmpeg_args(self.plan.info, profile, boundaries, start, out_dir,
-                                     progress_fd, list_fd)
-
         self.spawned_at = time.monotonic()
-        self.ffmpeg = ffmpeg.spawn(argv, tag, out_dir, self.settings.ffmpeg)
+        self.ffmpeg = ffmpeg.spawn(lambda p, s: argv(self.run_dir, p, s), tag, self.run_dir,
+                                   self.settings.ffmpeg)
         self.runtime.live.add_pid(self.ffmpeg.pid)
         self.process = psutil.Process(self.ffmpeg.pid)
         self.machine.to(_T.RUNNING)
         self.runtime.watcher.watch(self.ffmpeg, _forward_to(self.actor_ref))
         self._tell_owner(FfmpegStarted(run, self.ffmpeg.pid))
-        self.arm(Timer.STALL, self.settings.stall_timeout)
-        log.info("run %s: ffmpeg %d started, %s from segment %d", run, self.ffmpeg.pid,
-                 profile_name, start)
+        if kind is RunKind.SUBTITLES:
+            self.arm(Timer.DEADLINE, self.settings.segment_wait)
+        else:
+            self.arm(Timer.STALL, self.settings.stall_timeout)
+        log.info("run %s: ffmpeg %d started, %s %s from segment %d", run, self.ffmpeg.pid,
+                 kind.value, profile_name, start)
+
+    def _argv_builder(self, kind: RunKind, name: str,
+                      start: int) -> Callable[[Path, int, int], list[str]]:
+        """FFmpeg's arguments for this run, given its dir, progress fd and list fd."""
+        plan = self.plan
+        if kind is RunKind.AUDIO:
+            track = plan.audio_track(int(name))
+            channels, kbps = media.audio_channels(track), plan.audio_kbps(track)
+            return lambda out, progress, listing: media.audio_rendition_args(
+                plan.info.path, track, plan.grid, start, out, f"pipe:{listing}",
+                channels=channels, bitrate_kbps=kbps, progress=f"pipe:{progress}")
+        if kind is RunKind.SUBTITLES:
+            subtitle = plan.subtitle_track(int(name))
+            return lambda out, progress, listing: [
+                "-progress", f"pipe:{progress}",
+                *media.webvtt_conversion_args(plan.info.path, subtitle, out / SUBTITLE_FILE)]
+        profile = plan.rendition(name)  # as the plan sized it, not as configured
+        return lambda out, progress, listing: media.ffmpeg_args(
+            plan.info, profile, plan.boundaries[name], start, out, progress, listing,
+            muxed_audio=not plan.audio, burn=plan.burn)
 
     def _progress(self, fields: dict[str, str]) -> None:
         self.speed = fields.get("speed", "").strip()
@@ -179,10 +210,14 @@ class Transcoder(LinkedActor):
             self.arm(Timer.STALL, self.settings.stall_timeout)
 
     def _listed(self, segment: media.ListedSegment) -> None:
-        boundaries = self.plan.boundaries[self.profile or ""]
+        boundaries = self.plan.grid
+        # An audio segment ends up to one AAC frame before its cut (the frame crossing it
+        # starts the next one): a "frame rate" of half the AAC frame rate gives that slack.
+        fps = (self.plan.info.video.fps if self.kind is RunKind.VIDEO
+               else 44100 / (2 * media.AAC_FRAME_SAMPLES))
         if segment.number == len(boundaries) - 2:
             self.held_last = segment  # whole only if FFmpeg exits with status 0
-        elif media.reaches_its_boundary(segment, boundaries, self.plan.info.video.fps):
+        elif media.reaches_its_boundary(segment, boundaries, fps):
             self._announce(segment)
         else:
             log.warning("run %s: segment %d cut short; not served", self.run, segment.number)
@@ -199,6 +234,9 @@ class Transcoder(LinkedActor):
         assert self.run is not None and self.ffmpeg is not None
         self.runtime.live.discard_pid(self.ffmpeg.pid)
         self.disarm(Timer.STALL)
+        if self.kind is RunKind.SUBTITLES:
+            self._converted(code, tail)
+            return
         if code != 0:
             self.machine.to(_T.FAILED)
             last = " | ".join(tail[-3:]) or "no output"
@@ -207,6 +245,25 @@ class Transcoder(LinkedActor):
             self._announce(self.held_last)
         self.machine.to(_T.FINISHED)
         self._tell_owner(RunFinished(self.run))
+
+    def _converted(self, code: int, tail: tuple[str, ...]) -> None:
+        """A subtitle conversion ended: its WebVTT file, or why there is none."""
+        assert self.run is not None and self.run_dir is not None
+        self.disarm(Timer.DEADLINE)
+        if code != 0:
+            self._give_up(f"ffmpeg exited with status {code}: {' | '.join(tail[-3:]) or 'no output'}")
+            return
+        self.machine.to(_T.FINISHED)
+        self._tell_owner(SegmentReady(self.run, 0, str(self.run_dir / SUBTITLE_FILE)))
+        self._tell_owner(RunFinished(self.run))
+
+    def _give_up(self, detail: str) -> None:
+        """A subtitle conversion failed: say so, and end (cleanup stops FFmpeg)."""
+        log.warning("run %s: %s", self.run, detail)
+        if self.machine.state is not _T.FAILED:
+            self.machine.to(_T.FAILED)
+        self._tell_owner(RunFinished(self.run or "", error=detail))
+        self.exit(NORMAL)
 
     def _tell_owner(self, message: Any) -> None:
         # The session may have ended first; it stops this transcoder in its own cleanup.
@@ -233,9 +290,9 @@ class Transcoder(LinkedActor):
     # --- the tree dump ---------------------------------------------------------------------
 
     def facts(self) -> dict[str, Any]:
-        total = len(self.plan.boundaries[self.profile]) - 1 if self.profile else None
+        total = len(self.plan.grid) - 1 if self.profile else None
         return {
-            "run": self.run, "profile": self.profile, "start_segment": self.start_segment,
+            "run": self.run, "kind": self.kind.value, "profile": self.profile, "start_segment": self.start_segment,
             "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.machine.state.value,
             **self._usage(),
             "first_segment": self.first_ready, "last_segment": self.last_ready,

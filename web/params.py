@@ -51,3 +51,14 @@ def flag(value: Any, name: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise Invalid(f"{name} must be true or false")
     return value
+
+
+def track(value: Any, name: str) -> int | None:
+    """A track (stream) index: a non-negative integer, or a string of one (a query value)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 6:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10 ** 6:
+        return value
+    raise Invalid(f"{name} must be a track index (a non-negative integer)")

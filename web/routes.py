@@ -7,6 +7,7 @@ from pyramid.config import Configurator
 SESSION = r"{session_id:[A-Za-z0-9_-]{24,4096}}"  # a token (actors.tokens): base64url
 PROFILE = r"{profile:[A-Za-z0-9_-]+}"
 SEGMENT = r"{number:0|[1-9][0-9]{0,8}}"  # canonical, non-negative, below 10**9
+TRACK = r"{track:0|[1-9][0-9]{0,5}}"  # a stream index
 MEDIA = r"{media_id:.+}"  # decoded from the path, '/' included; media.resolve_media judges it
 
 # Paths that hlsctl, a client of its own, sends requests to.
@@ -15,7 +16,10 @@ TREE_PATH = "/api/v1/tree"
 FAULTS_PATH = "/api/v1/faults"
 SCAN_PATH = "/api/v1/scan"
 
-STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist", "hls_segment"})
+TRACK_ROUTES = frozenset({"hls_audio_playlist", "hls_audio_segment", "hls_subs_playlist",
+                          "hls_subs_segment"})
+STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist",
+                              "hls_segment", *TRACK_ROUTES})
 PAGE_ROUTES = frozenset({"home", "watch", "poster"})
 
 
@@ -29,14 +33,18 @@ def includeme(config: Configurator) -> None:
     config.add_route("hls_master", f"/hls/{SESSION}/master.m3u8")
     config.add_route("hls_playlist", f"/hls/{SESSION}/{PROFILE}/index.m3u8")
     config.add_route("hls_segment", f"/hls/{SESSION}/{PROFILE}/{SEGMENT}.ts")
+    config.add_route("hls_audio_playlist", f"/hls/{SESSION}/audio/{TRACK}/index.m3u8")
+    config.add_route("hls_audio_segment", f"/hls/{SESSION}/audio/{TRACK}/{SEGMENT}.ts")
+    config.add_route("hls_subs_playlist", f"/hls/{SESSION}/subs/{TRACK}/index.m3u8")
+    config.add_route("hls_subs_segment", f"/hls/{SESSION}/subs/{TRACK}/{SEGMENT}.vtt")
 
-    config.add_route("sessions", "/api/v1/sessions")
-    config.add_route("session", f"/api/v1/sessions/{SESSION}")
-    config.add_route("session_heartbeat", f"/api/v1/sessions/{SESSION}/heartbeat")
-    config.add_route("session_stop", f"/api/v1/sessions/{SESSION}/stop")
+    config.add_route("sessions", SESSIONS_PATH)
+    config.add_route("session", f"{SESSIONS_PATH}/{SESSION}")
+    config.add_route("session_heartbeat", f"{SESSIONS_PATH}/{SESSION}/heartbeat")
+    config.add_route("session_stop", f"{SESSIONS_PATH}/{SESSION}/stop")
 
-    config.add_route("tree", "/api/v1/tree")
-    config.add_route("faults", "/api/v1/faults")
+    config.add_route("tree", TREE_PATH)
+    config.add_route("faults", FAULTS_PATH)
     config.add_route("scan", SCAN_PATH)
     config.add_route("metrics", "/metrics")
     config.add_route("healthz", "/healthz")

@@ -6,10 +6,14 @@
   owner of those facts.
 - ``playlists``: the master and media playlists of a plan.
 - ``recipe``: FFmpeg's arguments for one run, and how to read what it reports.
+- ``tracks``, ``sidecars``, ``filters``, ``track_recipes``: every stream of a file, the
+  subtitle files beside it, what a source needs, the audio and subtitle recipes.
 """
 from actors.media.library import MEDIA_EXTENSIONS, list_media, resolve_media
 from actors.media.plan import (
+    AAC_FRAME_SAMPLES,
     Plan,
+    audio_channels,
     copies_audio,
     make_plan,
     needs_keyframes,
@@ -18,7 +22,7 @@ from actors.media.plan import (
     segment_boundaries,
     segment_for_time,
 )
-from actors.media.playlists import PlaylistCache, master_playlist, media_playlist
+from actors.media.playlists import PlaylistCache, master_playlist, media_playlist, plan_master_playlist
 from actors.media.probe import AudioStream, MediaInfo, Prober, VideoStream
 from actors.media.recipe import (
     TIMELINE_OFFSET,
@@ -27,9 +31,19 @@ from actors.media.recipe import (
     parse_segment_list_line,
     reaches_its_boundary,
 )
+from actors.media.sidecars import find_sidecars
+from actors.media.track_recipes import (
+    audio_rendition_args,
+    parse_webvtt,
+    webvtt_conversion_args,
+    webvtt_segments,
+)
+from actors.media.tracks import audio_json, subtitle_json
 
 __all__ = [
-    "MEDIA_EXTENSIONS", "TIMELINE_OFFSET",
+    "AAC_FRAME_SAMPLES", "MEDIA_EXTENSIONS", "TIMELINE_OFFSET", "audio_channels",
+    "audio_json", "audio_rendition_args", "find_sidecars", "parse_webvtt",
+    "plan_master_playlist", "subtitle_json", "webvtt_conversion_args", "webvtt_segments",
     "AudioStream", "ListedSegment", "MediaInfo", "Plan", "PlaylistCache", "Prober", "VideoStream",
     "copies_audio", "ffmpeg_args", "list_media", "make_plan", "master_playlist",
     "media_playlist", "needs_keyframes", "output_size", "parse_segment_list_line",

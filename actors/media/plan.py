@@ -9,6 +9,15 @@ layer ask it. ``make_plan`` is pure: give it what the prober found.
 - ``segment_boundaries(info, profile, segment_seconds)``, ``segment_for_time``: the VOD
   grid, the same for every FFmpeg run. ``copy`` needs ``info`` probed with keyframes.
 - ``output_size``, ``h264_level``: what a rendition's segments are.
+
+Tracks: the plan also decides the renditions beside the video. A file with more than
+one audio track gets every track as an alternate audio rendition (``audio``: its own
+runs and playlists, no audio in the video segments); a file with one keeps it muxed.
+Every text subtitle track (embedded or a file beside the media) is a WebVTT rendition
+(``subtitles``). ``burn`` is an embedded image track burned into every video rendition
+(no ``copy`` then). Every rendition of a plan, audio included, is cut on one grid:
+``copy``'s keyframe cuts when ``copy`` is offered, else multiples of the segment length
+(transcodes force keyframes there), so a player may switch at any segment.
 """
 from __future__ import annotations
 
@@ -18,7 +27,9 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from actors.errors import Invalid, NotFound, Unplayable
+from actors.media import filters
 from actors.media.probe import MediaInfo
+from actors.media.tracks import AudioTrack, SubtitleTrack, Tracks
 from actors.settings import Profile
 
 MIN_LAST_SEGMENT = 1.0
@@ -48,6 +59,36 @@ class Plan:
     boundaries: Mapping[str, tuple[float, ...]]
     profile: str
     start_segment: int
+    audio: tuple[AudioTrack, ...] = ()  # alternate audio renditions; () when muxed
+    subtitles: tuple[SubtitleTrack, ...] = ()  # WebVTT renditions
+    burn: SubtitleTrack | None = None
+    tracks: Tracks | None = None  # every track of the file, sidecars included
+
+    @property
+    def grid(self) -> tuple[float, ...]:
+        """The one segment grid of every rendition."""
+        return self.boundaries[self.renditions[0].name]
+
+    def audio_track(self, index: int) -> AudioTrack:
+        """The alternate audio rendition of stream ``index``."""
+        for track in self.audio:
+            if track.index == index:
+                return track
+        raise NotFound(f"no audio rendition {index}; "
+                       f"one of {', '.join(str(t.index) for t in self.audio) or 'none'}")
+
+    def subtitle_track(self, index: int) -> SubtitleTrack:
+        """The WebVTT rendition of track ``index``."""
+        for track in self.subtitles:
+            if track.index == index:
+                return track
+        raise NotFound(f"no subtitle rendition {index}; "
+                       f"one of {', '.join(str(t.index) for t in self.subtitles) or 'none'}")
+
+    def audio_kbps(self, track: AudioTrack) -> int:
+        """An audio rendition's AAC bit rate: the profiles' stereo rate per channel pair."""
+        stereo = max(r.audio_kbps for r in self.renditions)
+        return stereo * audio_channels(track) // 2
 
     def rendition(self, name: str) -> Profile:
         """The rendition called ``name``: its size and rates as this plan decided them."""
@@ -65,18 +106,61 @@ class Plan:
 
 
 def make_plan(media_id: str, info: MediaInfo, profiles: tuple[Profile, ...],
-              segment_seconds: float, profile: str | None = None, start: float = 0.0) -> Plan:
-    """The plan of a playback; ``info`` must carry keyframes when ``copy`` fits."""
+              segment_seconds: float, profile: str | None = None, start: float = 0.0, *,
+              burn: int | None = None, sidecars: tuple[SubtitleTrack, ...] = ()) -> Plan:
+    """The plan of a playback; ``info`` must carry keyframes when ``copy`` fits.
+
+    ``burn``: the index of an embedded image subtitle track to burn in; ``sidecars``:
+    subtitle files beside the media (``actors.media.sidecars``)."""
+    tracks = _all_tracks(info, sidecars)
+    burned = burn_track(tracks, burn)
     chosen = renditions(info, profiles)
+    if burned is not None:
+        chosen = tuple(p for p in chosen if not p.is_copy)
+        if not chosen:
+            raise Invalid("burning subtitles in needs a transcoding profile")
     names = [p.name for p in chosen]
     if profile is not None and profile not in names:
         raise NotFound(f"profile {profile!r} does not fit this media; one of {', '.join(names)}")
     if not 0 <= start < info.duration:
         raise Invalid(f"start must be within 0..{info.duration:.3f} s")
-    boundaries = {p.name: segment_boundaries(info, p, segment_seconds) for p in chosen}
+    grid = segment_boundaries(info, _grid_profile(chosen), segment_seconds)
+    boundaries = {p.name: grid for p in chosen}
     first = profile or names[0]
-    return Plan(media_id, info, chosen, boundaries, first,
-                segment_for_time(boundaries[first], start))
+    audio = tracks.audio if tracks is not None and len(tracks.audio) > 1 else ()
+    subtitles = tuple(t for t in tracks.subtitles if t.kind == "text") if tracks else ()
+    return Plan(media_id, info, chosen, boundaries, first, segment_for_time(grid, start),
+                audio=audio, subtitles=subtitles, burn=burned, tracks=tracks)
+
+
+def _all_tracks(info: MediaInfo, sidecars: tuple[SubtitleTrack, ...]) -> Tracks | None:
+    if info.tracks is None:
+        return None
+    return replace(info.tracks, subtitles=(*info.tracks.subtitles, *sidecars))
+
+
+def burn_track(tracks: Tracks | None, index: int | None) -> SubtitleTrack | None:
+    """The embedded image subtitle track ``index``, refused unless it is one."""
+    if index is None:
+        return None
+    found = [t for t in tracks.subtitles if t.index == index] if tracks else []
+    if not found:
+        raise NotFound(f"no subtitle track {index} to burn in")
+    if found[0].kind != "image" or found[0].path is not None:
+        raise Invalid(f"subtitle track {index} is text: it is offered as WebVTT, not burned in")
+    return found[0]
+
+
+def _grid_profile(chosen: tuple[Profile, ...]) -> Profile:
+    """The rendition whose cuts every rendition shares: ``copy`` can only cut at the
+    source's keyframes, while a transcode can put a keyframe anywhere."""
+    return next((p for p in chosen if p.is_copy), chosen[0])
+
+
+def audio_channels(track: AudioTrack) -> int:
+    """6 (AAC 5.1) for a track of 6 channels or more, else a stereo downmix (or mono
+    doubled)."""
+    return 6 if track.channels >= 6 else 2
 
 
 def needs_keyframes(info: MediaInfo, profiles: tuple[Profile, ...]) -> bool:
@@ -86,6 +170,8 @@ def needs_keyframes(info: MediaInfo, profiles: tuple[Profile, ...]) -> bool:
 
 def _can_copy(info: MediaInfo) -> bool:
     """H.264 that browsers decode (8-bit 4:2:0, a common profile) and needs no rotation."""
+    if info.tracks is not None and info.tracks.video is not None:
+        return filters.copy_allowed(info.tracks.video)  # interlacing and HDR too
     video = info.video
     return (video.codec == "h264" and video.pix_fmt in ("yuv420p", "yuvj420p")
             and video.profile in COPY_VIDEO_PROFILES and video.rotation == 0)
@@ -135,6 +221,8 @@ def output_size(info: MediaInfo, profile: Profile) -> tuple[int, int]:
     """Width and height of a rendition: square pixels, even sizes, the source's shape."""
     if profile.is_copy:
         return info.video.width, info.video.height
+    if info.tracks is not None and info.tracks.video is not None:
+        return filters.output_size(info.tracks.video, profile.height or 0)
     height = (profile.height or 0) // 2 * 2
     return 2 * round(height * info.video.display_aspect / 2), height
 

@@ -8,7 +8,8 @@ needs, taken from the first that has it: the media index; the container's own in
 (MP4 ``stss``, Matroska Cues: a few table reads, never the media data); a whole-file
 ffprobe packet pass. What was found is stored in the index, so a restart costs nothing.
 Every time here is on the *media timeline*: seconds from the container's ``start_time``,
-which is also what FFmpeg's ``-ss`` counts from (the index stores ffprobe's ``pts_time``).
+which is also what FFmpeg's ``-ss`` counts from (the index stores ffprobe's ``pts_time``). ``MediaInfo.tracks`` holds
+every stream (audio tracks, subtitles, what the video source needs).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from actors.errors import NotFound, NotMedia, Unavailable, Unplayable
 from actors.ffmpeg import ProbeFailed, ProbeTimedOut, run_ffprobe
 from actors.media.index import MediaIndex, Stamp
 from actors.media.keyframes import read_keyframes
+from actors.media.tracks import Tracks, parse_streams
 
 INDEX_READ_RATE = 50e6  # bytes/s of a slow disk; a cached 520 MB file took 0.35 s
 PROBE_ARGS = ("-of", "json", "-show_format", "-show_streams")
@@ -79,6 +81,8 @@ class MediaInfo:
     start_time: float = 0.0
     keyframes: tuple[float, ...] | None = None
     keyframe_bytes: tuple[int, ...] | None = None
+    tracks: Tracks | None = None  # every stream, as ``actors.media.tracks`` reads them
+    stream_count: int = 0  # subtitle files beside the media are numbered from here
 
 
 @dataclass(frozen=True)
@@ -288,7 +292,8 @@ def _media_info(path: Path, stamp: Stamp, probed: dict[str, Any]) -> MediaInfo:
         path=path, size=stamp[0], mtime=stamp[1] / 1e9, duration=duration,
         video=_video_stream(video, start, duration),
         audio=_audio_stream(audio) if audio else None,
-        format_name=container.get("format_name", ""), start_time=start)
+        format_name=container.get("format_name", ""), start_time=start,
+        tracks=parse_streams(probed, path), stream_count=len(streams))
 
 
 def _video_stream(stream: dict[str, Any], start: float, duration: float) -> VideoStream:

@@ -21,6 +21,10 @@ The FFmpeg recipe, and why (each point is checked by tests/actors/media/test_rec
   offset timestamps, so the cut times carry the offset too.
 - Transcoding forces a keyframe at each cut (``-force_key_frames`` with the cut times,
   ``-sc_threshold 0``); remuxing cuts at the source keyframes the boundaries were made of.
+  Transcodes keep the source's frame times (``-fps_mode passthrough``, a 90 kHz encoder
+  time base): FFmpeg's default re-timing to n/fps from each run's start would move a
+  source whose frames are not on that grid (a first frame at 21 ms) by up to half a
+  frame, differently in runs from different segments and against ``copy`` and cues.
 - Where run A's segment k-1 meets run B's segment k, A's audio stops at the video
   keyframe's DTS (the muxer interleaves by DTS). B's audio must start later, or audio
   DTS go backwards at the splice: a copied stream drops packets before the start
@@ -37,8 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.ffmpeg import DEMUXERS
+from actors.media.filters import INPUT_ARGS, video_filters
 from actors.media.plan import AAC_FRAME_SAMPLES, VBV_SECONDS, copies_audio, h264_level, output_size
 from actors.media.probe import MediaInfo
+from actors.media.track_recipes import burn_in_graph
+from actors.media.tracks import SubtitleTrack
 from actors.settings import Profile
 
 TIMELINE_OFFSET = 10.0  # seconds added to every run's timestamps; see the module docstring
@@ -81,32 +88,54 @@ def _seconds(value: float) -> str:
 
 def ffmpeg_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
                 start_segment: int, out_dir: Path, progress_fd: int, list_fd: int, *,
-                threads: int = 0) -> list[str]:
+                threads: int = 0, muxed_audio: bool = True,
+                burn: SubtitleTrack | None = None) -> list[str]:
     """FFmpeg's arguments after argv[0] for a run from ``start_segment`` to the end.
 
     Writes ``out_dir/{n}.ts``, lists each finished segment on ``list_fd`` (see
-    ``parse_segment_list_line``) and reports progress on ``progress_fd``.
+    ``parse_segment_list_line``) and reports progress on ``progress_fd``. Without
+    ``muxed_audio`` the segments are video only (the audio is a rendition of its own);
+    ``burn`` is an image subtitle track drawn into the picture.
     """
     if not 0 <= start_segment < len(boundaries) - 1:
         raise ValueError(f"no segment {start_segment} in {len(boundaries) - 1}")
     start = boundaries[start_segment]
     seek = ["-ss", _seconds(start)] if start_segment > 0 else []
-    audio_map = ["-map", f"0:{info.audio.index}"] if info.audio else []
+    audio = info.audio if muxed_audio else None
+    audio_map = ["-map", f"0:{audio.index}"] if audio else []
     return [
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning",
         "-progress", f"pipe:{progress_fd}",
         "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
-        *seek, "-i", f"file:{info.path}",
-        "-map", f"0:{info.video.index}", *audio_map, "-map_metadata", "-1", "-map_chapters", "-1",
-        *_video_args(info, profile, boundaries, start_segment),
-        *_audio_args(info, profile, start_segment),
+        *INPUT_ARGS, *seek, "-i", f"file:{info.path}",
+        *_video_map(info, profile, burn), *audio_map,
+        "-map_metadata", "-1", "-map_chapters", "-1",
+        *_video_args(info, profile, boundaries, start_segment, burn),
+        *(_audio_args(info, profile, start_segment) if audio else []),
         "-threads", str(threads),
         *_segment_args(info, boundaries, start_segment, out_dir, list_fd),
     ]
 
 
+def _video_map(info: MediaInfo, profile: Profile, burn: SubtitleTrack | None) -> list[str]:
+    if burn is None or info.tracks is None or info.tracks.video is None:
+        return ["-map", f"0:{info.video.index}"]
+    width, height = output_size(info, profile)
+    graph = burn_in_graph(info.tracks.video, burn, width, height, "burned")
+    return ["-filter_complex", graph, "-map", "[burned]"]
+
+
+def _filter_args(info: MediaInfo, width: int, height: int, burn: SubtitleTrack | None) -> list[str]:
+    """``-vf``: deinterlace, tone-map, scale, turn upright (the burn-in graph has them)."""
+    if burn is not None:
+        return []
+    if info.tracks is not None and info.tracks.video is not None:
+        return ["-vf", ",".join(video_filters(info.tracks.video, width, height))]
+    return ["-vf", f"scale={width}:{height},setsar=1,format=yuv420p"]
+
+
 def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
-                start_segment: int) -> list[str]:
+                start_segment: int, burn: SubtitleTrack | None = None) -> list[str]:
     if profile.is_copy:
         # Packets before the seek point belong to the previous segment of another run.
         return ["-c:v", "copy", *(["-copypriorss", "0"] if start_segment > 0 else [])]
@@ -119,7 +148,13 @@ def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...]
         "-level:v", f"{h264_level(info, profile) / 10:.1f}",
         "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{round(kbps * VBV_SECONDS)}k",
         "-force_key_frames", keyframes, "-sc_threshold", "0",
-        "-vf", f"scale={width}:{height},setsar=1,format=yuv420p",
+        # The source's timestamps, unrounded: by default FFmpeg re-times frames to n/fps
+        # (a 25 fps source starting at 0.021 s comes out at 0.000, 4.040, ...), off the
+        # copy rendition's cuts and the subtitles' times by up to half a frame.
+        "-fps_mode", "passthrough", "-enc_time_base", "1:90000",
+        # bt709 tags: what the filters produce, and what players assume of SDR.
+        "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+        *_filter_args(info, width, height, burn),
     ]
 
 
@@ -146,6 +181,9 @@ def _segment_args(info: MediaInfo, boundaries: tuple[float, ...], start_segment:
     return [
         "-protocol_whitelist", "file,pipe",
         "-output_ts_offset", _seconds(start + TIMELINE_OFFSET),
+        # Without these the TS muxer adds 1.4 s: media time t would be at t + 11.4 s,
+        # off the timeline the audio renditions and WebVTT maps are on.
+        "-muxdelay", "0", "-muxpreload", "0",
         "-f", "segment", "-segment_format", "mpegts",
         "-segment_list", f"pipe:{list_fd}", "-segment_list_type", "csv",
         "-segment_start_number", str(start_segment),

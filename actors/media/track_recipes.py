@@ -118,12 +118,14 @@ def webvtt_conversion_args(media_path: Path, track: SubtitleTrack, out_path: Pat
     if track.kind != "text":
         raise ValueError(f"track {track.index} is {track.codec}, an image subtitle")
     if track.path is None:
+        # No -copyts: FFmpeg subtracts the container's start time, as in the video runs.
         source = ["-format_whitelist", DEMUXERS, "-i", f"file:{media_path}",
                   "-map", f"0:{track.index}"]
     else:
+        # -copyts: a file's "start" is its first cue; its times count from the media's.
         demuxer = SIDECAR_DEMUXERS[track.codec]
-        source = ["-format_whitelist", demuxer, "-f", demuxer, "-sub_charenc", "UTF-8",
-                  "-i", f"file:{track.path}", "-map", "0:s:0"]
+        source = ["-copyts", "-format_whitelist", demuxer, "-f", demuxer,
+                  "-sub_charenc", "UTF-8", "-i", f"file:{track.path}", "-map", "0:s:0"]
     return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
             "-protocol_whitelist", "file", *source, "-map_metadata", "-1",
             "-c:s", "webvtt", "-f", "webvtt", "-y", f"file:{out_path}"]

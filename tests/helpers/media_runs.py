@@ -2,6 +2,7 @@
 planning, and FFmpeg run as the transcoder runs it (its segment list read as it comes)."""
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import threading
@@ -87,7 +88,10 @@ def packets(path: Path, stream: str) -> list[tuple[float, float, float]]:
          "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", str(path)],
         capture_output=True, text=True, check=True, timeout=30).stdout
     rows = [line.split(",") for line in out.split()]
-    return [(float(row[0]), float(row[1]), float(row[2])) for row in rows]
+    # MPEG-TS stores no packet duration: FFprobe derives one from the H.264 timing info,
+    # which transcodes (90 kHz time base, the source's timestamps) do not give: "N/A".
+    return [(float(row[0]), float(row[1]), math.nan if row[2] == "N/A" else float(row[2]))
+            for row in rows]
 
 
 def decode(playlist: Path) -> tuple[str, int]:

@@ -9,12 +9,16 @@
   ``interlaced`` (MPEG-2 in TS, really interlaced: 50p woven into 25i top field first),
   ``pq`` / ``hlg`` (HEVC 10-bit BT.2020), ``rotated`` (H.264 in MP4, display matrix 90),
   ``yuv444`` and ``10bit`` (H.264), and ``plain`` (H.264 a browser plays).
+- ``make_burn_film(dir)``: ``Burn.mkv``, 6 s 320x240 H.264 with an image (PGS) subtitle
+  track, stream 1: an opaque white box ``BURN_BOX`` shown from 1 s to 3 s. This FFmpeg
+  cannot encode image subtitles from text, so ``write_pgs`` writes the ``.sup`` itself.
 - ``ffprobe_json(path)``: what ``-show_format -show_streams`` says, parsed.
 """
 from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -97,4 +101,52 @@ def make_video(directory: Path, kind: str, seconds: float = 2) -> Path:
     path = directory / f"{kind}{suffix}"
     ffmpeg("-f", "lavfi", "-i", VIDEO_SOURCE.replace("rate=25", f"rate={rate}"),
            "-t", str(seconds), *codec, str(path))
+    return path
+
+
+BURN_BOX = (60, 180, 200, 30)  # x, y, width, height of the burned subtitle
+BURN_SHOWN = (1.0, 3.0)
+
+
+def make_burn_film(directory: Path, seconds: float = 6) -> Path:
+    """Writes ``Burn.mkv`` (see the module docstring) into ``directory``; returns it."""
+    video, sup = directory / "burn-video.mp4", directory / "burn.sup"
+    ffmpeg("-f", "lavfi", "-i", VIDEO_SOURCE, "-t", str(seconds), "-c:v", "libx264",
+           "-preset", "ultrafast", "-g", "25", str(video))
+    write_pgs(sup, [BURN_SHOWN], 320, 240, BURN_BOX)
+    film = directory / "Burn.mkv"
+    # -copyts on the .sup: its first display set is at 1 s, not at the file's start.
+    ffmpeg("-i", str(video), "-copyts", "-i", str(sup), "-map", "0:v", "-map", "1",
+           "-c", "copy", "-metadata:s:s:0", "language=eng", str(film))
+    video.unlink()
+    sup.unlink()
+    return film
+
+
+def _pgs_segment(kind: int, pts: float, payload: bytes) -> bytes:
+    """One PGS segment: magic, PTS and DTS (90 kHz), type, size, payload."""
+    return b"PG" + struct.pack(">IIBH", round(pts * 90000), 0, kind, len(payload)) + payload
+
+
+def write_pgs(path: Path, shows: list[tuple[float, float]], width: int, height: int,
+              box: tuple[int, int, int, int]) -> Path:
+    """A PGS (``.sup``) stream showing an opaque white ``box`` during each of ``shows``:
+    per display set a composition (PCS), a window (WDS), a palette (PDS, entry 1 white)
+    and one run-length coded object (ODS), then a composition with no object to clear."""
+    x, y, w, h = box
+    rle = bytes([0, 0xC0 | (w >> 8), w & 0xFF, 1, 0, 0]) * h  # w pixels of entry 1, end of line
+    window = struct.pack(">BBHHHH", 1, 0, x, y, w, h)
+    out = b""
+    for number, (start, end) in enumerate(shows):
+        shown = struct.pack(">HHBHBBBB", width, height, 0x10, 2 * number, 0x80, 0, 0, 1)
+        shown += struct.pack(">HBBHH", 0, 0, 0, x, y)
+        palette = struct.pack(">BB", 0, 0) + bytes([1, 235, 128, 128, 255])
+        picture = (struct.pack(">HBB", 0, 0, 0xC0) + (len(rle) + 4).to_bytes(3, "big")
+                   + struct.pack(">HH", w, h) + rle)
+        out += b"".join(_pgs_segment(kind, start, payload) for kind, payload in (
+            (0x16, shown), (0x17, window), (0x14, palette), (0x15, picture), (0x80, b"")))
+        cleared = struct.pack(">HHBHBBBB", width, height, 0x10, 2 * number + 1, 0, 0, 0, 0)
+        out += b"".join(_pgs_segment(kind, end, payload) for kind, payload in (
+            (0x16, cleared), (0x17, window), (0x80, b"")))
+    path.write_bytes(out)
     return path

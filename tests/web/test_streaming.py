@@ -13,15 +13,20 @@ MPEGURL = "application/vnd.apple.mpegurl"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{24,200}")  # a token: base64url, one path segment
 
 
+# SPEC "Every stream of a file": the track list (was the first track's codec).
+AAC_TRACK = [{"index": 1, "language": "und", "codec": "aac", "channels": 1, "default": True}]
+
+
 def test_media_lists_only_servable_files(app: TestApp) -> None:
     response = app.get("/media")
     assert response.content_type == "application/json"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.json == [
-        {"id": "clip.mp4", "duration": 12.0, "video": "h264", "audio": "aac",
-         "width": 640, "height": 360, "master": "/media/clip.mp4/master.m3u8"},
+        {"id": "clip.mp4", "duration": 12.0, "video": "h264", "audio": AAC_TRACK,
+         "subtitles": [], "width": 640, "height": 360, "master": "/media/clip.mp4/master.m3u8"},
         {"id": "shows/second clip.mkv", "duration": pytest.approx(6.0, abs=0.1), "video": "h264",
-         "audio": "aac", "width": 640, "height": 360,
+         "audio": [{**AAC_TRACK[0], "default": False}],  # Matroska: no default flag set
+         "subtitles": [], "width": 640, "height": 360,
          "master": "/media/shows/second%20clip.mkv/master.m3u8"},
     ]
 

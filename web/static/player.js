@@ -1,8 +1,11 @@
 /* hlsd's player page: one playback session per page view.
  *
- * Opens a session (POST /api/v1/sessions), plays its master playlist with hls.js, locked
- * to one rendition (automatic switching would make the server restart FFmpeg), sends a
- * heartbeat every 10 s, and stops the session with a beacon when the page goes away.
+ * Opens a session (POST /api/v1/sessions), plays its master playlist with hls.js in
+ * automatic quality (every rendition is cut on one grid, so hls.js may switch at any
+ * segment; the server bounds how often a switch restarts FFmpeg); the Quality menu locks
+ * one rendition or goes back to Auto. The Audio and Subtitles menus list the master's
+ * alternate renditions by name. Sends a heartbeat every 10 s, and stops the session with
+ * a beacon when the page goes away.
  */
 (() => {
   "use strict";
@@ -13,6 +16,8 @@
   const player = document.getElementById("player");
   const video = document.getElementById("video");
   const quality = document.getElementById("quality");
+  const audio = document.getElementById("audio");
+  const subtitles = document.getElementById("subtitles");
   const notice = document.getElementById("notice");
   const noticeText = document.getElementById("notice-text");
   const retry = document.getElementById("retry");
@@ -71,7 +76,15 @@
     if (window.Hls && Hls.isSupported()) {
       mediaRecoveries = 0;
       hls = new Hls({ ...HLS_CONFIG, startPosition: position });
-      hls.on(Hls.Events.MANIFEST_PARSED, () => { hls.loadLevel = levelOf(session.profile); });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        hls.startLevel = levelOf(session.profile);  // the rendition the server started
+        if (quality.value !== "auto") hls.currentLevel = levelOf(quality.value);
+      });
+      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => fillMenu(audio, hls.audioTracks, hls.audioTrack));
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => fillMenu(subtitles, hls.subtitleTracks, hls.subtitleTrack));
+      hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => { audio.value = String(data.id); });
+      hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => { subtitles.value = String(data.id); });
+      window.hlsPlayer = hls;  // for whoever inspects the page (tests, the console)
       hls.on(Hls.Events.ERROR, onHlsError);
       hls.loadSource(session.master);
       hls.attachMedia(video);
@@ -84,6 +97,16 @@
       return;
     }
     video.play().catch(() => { /* autoplay refused: the controls are there */ });
+  }
+
+  function fillMenu(select, tracks, chosen) {
+    const keep = select === subtitles ? [select.options[0]] : [];  // "Off"
+    select.replaceChildren(...keep, ...tracks.map((track, index) => {
+      const option = new Option(track.name || track.lang || `Track ${index + 1}`, String(index));
+      option.selected = index === chosen;
+      return option;
+    }));
+    select.parentElement.hidden = tracks.length === 0;
   }
 
   function levelOf(profile) {
@@ -135,13 +158,25 @@
     }
   }
 
+  function profileOf(value) {
+    return value === "auto" ? player.dataset.profile : value;
+  }
+
   quality.addEventListener("change", () => {
-    if (hls) hls.currentLevel = levelOf(quality.value);
-    else start(quality.value, video.currentTime);
+    if (hls) hls.currentLevel = quality.value === "auto" ? -1 : levelOf(quality.value);
+    else start(profileOf(quality.value), video.currentTime);
   });
-  retry.addEventListener("click", () => start(quality.value, video.currentTime));
+  audio.addEventListener("change", () => { if (hls) hls.audioTrack = Number(audio.value); });
+  subtitles.addEventListener("change", () => {
+    if (!hls) return;
+    hls.subtitleDisplay = true;
+    hls.subtitleTrack = Number(subtitles.value);  // -1: off
+  });
+  retry.addEventListener("click", () => start(profileOf(quality.value), video.currentTime));
   window.addEventListener("pagehide", stop);
-  window.addEventListener("pageshow", (event) => { if (event.persisted) start(quality.value, video.currentTime); });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) start(profileOf(quality.value), video.currentTime);
+  });
 
   start(player.dataset.profile, Number(player.dataset.start) || 0);
 })();

@@ -13,12 +13,14 @@ from web import params
 
 @view_config(route_name="sessions", request_method="POST", renderer="json")
 def open_session(request: Request) -> dict[str, Any]:
-    """``{"media", "profile"?, "start"?}`` -> 201 and where its master playlist is."""
+    """``{"media", "profile"?, "start"?, "burn"?}`` -> 201 and where its master playlist
+    is; ``burn`` is an image subtitle track to burn into the video."""
     body = params.json_body(request)
     state = request.registry.hls.open_session(
         params.text(body.get("media"), "media", required=True),
         params.text(body.get("profile"), "profile"),
-        params.seconds(body.get("start"), "start") or 0.0)
+        params.seconds(body.get("start"), "start") or 0.0,
+        params.track(body.get("burn"), "burn"))
     master = request.route_path("hls_master", session_id=state["id"])
     request.response.status_code = 201
     request.response.location = master

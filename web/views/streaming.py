@@ -14,6 +14,7 @@ from pyramid.request import Request
 from pyramid.response import FileIter, Response
 from pyramid.view import view_config
 
+from actors.messages import RunKind
 from web import params
 from web.routes import STREAMING_ROUTES
 
@@ -43,10 +44,11 @@ def media_master(request: Request) -> Response:
     """Opens a session (GET) or only checks that one could be opened (HEAD)."""
     media_id, profile = request.matchdict["media_id"], request.GET.get("profile")
     start = params.seconds(request.GET.get("start"), "start") or 0.0
+    burn = params.track(request.GET.get("burn"), "burn")
     if request.method == "HEAD":
-        request.registry.hls.plan(media_id, profile, start)
+        request.registry.hls.plan(media_id, profile, start, burn)
         return playlist_response("", content_length=None)
-    state = request.registry.hls.open_session(media_id, profile, start)
+    state = request.registry.hls.open_session(media_id, profile, start, burn)
     response = playlist_response(master_playlist(request, state["id"]))
     response.headers["X-Session-Id"] = state["id"]
     return response
@@ -97,8 +99,12 @@ def allow_any_origin(event: NewResponse) -> None:
 
 
 def master_playlist(request: Request, session_id: str) -> str:
+    def track_uri(kind: RunKind, track: int) -> str:
+        route = "hls_audio_playlist" if kind is RunKind.AUDIO else "hls_subs_playlist"
+        return request.route_path(route, session_id=session_id, track=track)
+
     return request.registry.hls.master_playlist(session_id, lambda profile: request.route_path(
-        "hls_playlist", session_id=session_id, profile=profile))
+        "hls_playlist", session_id=session_id, profile=profile), track_uri)
 
 
 def playlist_response(text: str, **headers: Any) -> Response:

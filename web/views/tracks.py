@@ -1,0 +1,56 @@
+"""The renditions beside the video (SPEC "Every stream of a file"): the playlists and
+segments of alternate audio tracks (MPEG-TS) and of subtitle tracks (WebVTT)."""
+from __future__ import annotations
+
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from actors.messages import RunKind
+from web.views.streaming import playlist_response, preflight, segment_response
+
+WEBVTT = "text/vtt"
+SUBTITLE_MAX_AGE = 3600
+
+
+@view_config(route_name="hls_audio_playlist", request_method="GET")
+@view_config(route_name="hls_subs_playlist", request_method="GET")
+def track_playlist(request: Request) -> Response:
+    """The VOD playlist of an audio or subtitle rendition, on the video's segment grid."""
+    session_id, track = request.matchdict["session_id"], int(request.matchdict["track"])
+    audio = request.matched_route.name == "hls_audio_playlist"
+    kind, route = ((RunKind.AUDIO, "hls_audio_segment") if audio
+                   else (RunKind.SUBTITLES, "hls_subs_segment"))
+    return playlist_response(request.registry.hls.track_playlist(
+        session_id, kind, track,
+        lambda n: request.route_path(route, session_id=session_id, track=track, number=n)))
+
+
+@view_config(route_name="hls_audio_segment", request_method="GET")
+def audio_segment(request: Request) -> Response:
+    """Segment n of an audio track once complete (the run starts on demand)."""
+    match = request.matchdict
+    with request.registry.segment_waits:
+        opened = request.registry.hls.segment(match["session_id"], match["track"],
+                                              int(match["number"]), RunKind.AUDIO)
+    return segment_response(request, opened)
+
+
+@view_config(route_name="hls_subs_segment", request_method="GET")
+def subtitle_segment(request: Request) -> Response:
+    """The WebVTT document of segment n: every cue shown during it."""
+    match = request.matchdict
+    with request.registry.segment_waits:
+        text = request.registry.hls.segment(match["session_id"], match["track"],
+                                            int(match["number"]), RunKind.SUBTITLES)
+    return Response(body=text.encode(), content_type=WEBVTT, charset="utf-8",
+                    cache_control=f"max-age={SUBTITLE_MAX_AGE}")
+
+
+@view_config(route_name="hls_audio_playlist", request_method="OPTIONS")
+@view_config(route_name="hls_audio_segment", request_method="OPTIONS")
+@view_config(route_name="hls_subs_playlist", request_method="OPTIONS")
+@view_config(route_name="hls_subs_segment", request_method="OPTIONS")
+def track_preflight(request: Request) -> Response:
+    """CORS preflight, as for the video renditions."""
+    return preflight(request)
