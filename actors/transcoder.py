@@ -97,7 +97,7 @@ class Transcoder(LinkedActor):
         self.plan = plan
         self.run: str | None = None
         self.profile: str | None = None
-        self.kind = RunKind.VIDEO
+        self.run_kind = RunKind.VIDEO
         self.start_segment = 0
         self.run_dir: Path | None = None
         self.ffmpeg: ffmpeg.ProcessHandle | None = None
@@ -163,7 +163,7 @@ class Transcoder(LinkedActor):
             log.warning("%s: already running %s; ignoring Begin(%s)", self.name, self.run, run)
             return
         argv = self._argv_builder(kind, profile_name, start)  # refuses before any file exists
-        self.run, self.profile, self.start_segment, self.kind = run, profile_name, start, kind
+        self.run, self.profile, self.start_segment, self.run_kind = run, profile_name, start, kind
         self.runtime.live.add_run(run)
         self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
         self.run_dir.mkdir(parents=True)
@@ -213,7 +213,7 @@ class Transcoder(LinkedActor):
         boundaries = self.plan.grid
         # An audio segment ends up to one AAC frame before its cut (the frame crossing it
         # starts the next one): a "frame rate" of half the AAC frame rate gives that slack.
-        fps = (self.plan.info.video.fps if self.kind is RunKind.VIDEO
+        fps = (self.plan.info.video.fps if self.run_kind is RunKind.VIDEO
                else 44100 / (2 * media.AAC_FRAME_SAMPLES))
         if segment.number == len(boundaries) - 2:
             self.held_last = segment  # whole only if FFmpeg exits with status 0
@@ -234,7 +234,7 @@ class Transcoder(LinkedActor):
         assert self.run is not None and self.ffmpeg is not None
         self.runtime.live.discard_pid(self.ffmpeg.pid)
         self.disarm(Timer.STALL)
-        if self.kind is RunKind.SUBTITLES:
+        if self.run_kind is RunKind.SUBTITLES:
             self._converted(code, tail)
             return
         if code != 0:
@@ -292,7 +292,7 @@ class Transcoder(LinkedActor):
     def facts(self) -> dict[str, Any]:
         total = len(self.plan.grid) - 1 if self.profile else None
         return {
-            "run": self.run, "kind": self.kind.value, "profile": self.profile, "start_segment": self.start_segment,
+            "run": self.run, "run_kind": self.run_kind.value, "profile": self.profile, "start_segment": self.start_segment,
             "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.machine.state.value,
             **self._usage(),
             "first_segment": self.first_ready, "last_segment": self.last_ready,
