@@ -46,7 +46,8 @@ def test_watch_page_opens_no_session(app: TestApp, system: HlsSystem, nothing_sp
     assert player["data-media"] == "shows/second clip.mkv" and player["data-profile"] == "copy"
     scripts = [s["src"] for s in page.html.select("script[src]")]
     assert scripts == ["/static/vendor/hls.min.js", "/static/player.js"]
-    assert [o["value"] for o in page.html.select("#quality option")] == ["copy", "360p", "240p"]
+    # Automatic quality first, then every rendition the plan offers.
+    assert [o["value"] for o in page.html.select("#quality option")] == ["auto", "copy", "360p", "240p"]
     assert system.runtime.directory.ids() == []
 
 
