@@ -29,6 +29,7 @@ ROWS = {
     10: "long_film",
     11: "scan",
     12: "front",
+    13: "tracks",
 }
 
 

@@ -6,6 +6,8 @@ gets (``config/production.ini`` plus overrides), so profiles and segment length 
 ``media.ffmpeg_args`` into a temporary dir and times it until the segment list pipe
 reports segment ``n`` -- the moment hlsd could serve it -- then stops it (SIGTERM to its
 group, a deadline, SIGKILL) and reaps it.
+``until_listed`` does the same for any recipe (audio, video only), given a function
+that builds its arguments from the output dir and the two fds.
 
 FFmpeg alone is spawned as a shell would spawn it: ``subprocess`` without a ``preexec_fn``
 (so ``vfork``), in its own session, with the same pipes. hlsd's spawn needs a
@@ -23,7 +25,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,21 +86,33 @@ class _Run:
         return listed
 
 
+# FFmpeg's arguments after argv[0], given its output dir, progress fd and segment list fd.
+ArgvBuilder = Callable[[Path, int, int], list[str]]
+
+
 @contextmanager
 def _running(recipe: Recipe, number: int, scratch: Path) -> Iterator[_Run]:
     """FFmpeg for a run from segment ``number``; stopped, reaped and its dir removed on
     the way out."""
+    with _spawned(recipe.ffmpeg, lambda out, progress, listing: media.ffmpeg_args(
+            recipe.info, recipe.profile, recipe.boundaries, number, out, progress, listing),
+            scratch) as run:
+        yield run
+
+
+@contextmanager
+def _spawned(ffmpeg: str, build: ArgvBuilder, scratch: Path) -> Iterator[_Run]:
+    """FFmpeg with ``build``'s arguments; stopped, reaped and its dir removed on the way out."""
     out_dir = Path(tempfile.mkdtemp(prefix="ffmpeg-alone-", dir=scratch))
     progress_r, progress_w = os.pipe()
     list_r, list_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     pipes = {progress_r: bytearray(), list_r: bytearray(), stderr_r: bytearray()}
-    args = media.ffmpeg_args(recipe.info, recipe.profile, recipe.boundaries, number, out_dir,
-                             progress_w, list_w)
+    args = build(out_dir, progress_w, list_w)
     started = now()
     try:
         process = subprocess.Popen(
-            [recipe.ffmpeg, *args], cwd=out_dir, stdin=subprocess.DEVNULL,
+            [ffmpeg, *args], cwd=out_dir, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=stderr_w, close_fds=True,
             pass_fds=(progress_w, list_w), start_new_session=True)
     except BaseException:
@@ -117,6 +131,12 @@ def _running(recipe: Recipe, number: int, scratch: Path) -> Iterator[_Run]:
 def until_segment(recipe: Recipe, number: int, scratch: Path) -> float:
     """Seconds from spawning FFmpeg (for a run from ``number``) to segment ``number`` listed."""
     with _running(recipe, number, scratch) as run:
+        return run.wait_listed(number) - run.started
+
+
+def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path) -> float:
+    """Seconds from spawning FFmpeg with ``build``'s arguments to segment ``number`` listed."""
+    with _spawned(ffmpeg, build, scratch) as run:
         return run.wait_listed(number) - run.started
 
 
