@@ -44,11 +44,11 @@ from actors.ffmpeg import DEMUXERS
 from actors.media.filters import INPUT_ARGS, video_filters
 from actors.media.plan import AAC_FRAME_SAMPLES, VBV_SECONDS, copies_audio, h264_level, output_size
 from actors.media.probe import MediaInfo
+from actors.media.timeline import TIMELINE_OFFSET, seconds, segment_muxer_args
 from actors.media.track_recipes import burn_in_graph
 from actors.media.tracks import SubtitleTrack
 from actors.settings import Profile
 
-TIMELINE_OFFSET = 10.0  # seconds added to every run's timestamps; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,6 @@ def reaches_its_boundary(segment: ListedSegment, boundaries: tuple[float, ...],
     return following < len(boundaries) - 1 and segment.end >= boundaries[following] - 0.5 / fps
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 def ffmpeg_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
@@ -100,7 +98,7 @@ def ffmpeg_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...]
     if not 0 <= start_segment < len(boundaries) - 1:
         raise ValueError(f"no segment {start_segment} in {len(boundaries) - 1}")
     start = boundaries[start_segment]
-    seek = ["-ss", _seconds(start)] if start_segment > 0 else []
+    seek = ["-ss", seconds(start)] if start_segment > 0 else []
     audio = info.audio if muxed_audio else None
     audio_map = ["-map", f"0:{audio.index}"] if audio else []
     return [
@@ -141,7 +139,7 @@ def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...]
         return ["-c:v", "copy", *(["-copypriorss", "0"] if start_segment > 0 else [])]
     width, height = output_size(info, profile)
     start = boundaries[start_segment]
-    keyframes = ",".join(_seconds(b - start) for b in boundaries[start_segment:-1])
+    keyframes = ",".join(seconds(b - start) for b in boundaries[start_segment:-1])
     kbps = profile.video_kbps
     return [
         "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
@@ -169,24 +167,12 @@ def _audio_args(info: MediaInfo, profile: Profile, start_segment: int) -> list[s
         args += ["-ac", "2"]
     if start_segment > 0:
         # The encoder's priming would start this run's audio before the previous run's ends.
-        args += ["-af", f"atrim=start={_seconds(AAC_FRAME_SAMPLES / audio.sample_rate)}"]
+        args += ["-af", f"atrim=start={seconds(AAC_FRAME_SAMPLES / audio.sample_rate)}"]
     return args
 
 
 def _segment_args(info: MediaInfo, boundaries: tuple[float, ...], start_segment: int,
                   out_dir: Path, list_fd: int) -> list[str]:
-    start = boundaries[start_segment]
-    cuts = ",".join(_seconds(b + TIMELINE_OFFSET) for b in boundaries[start_segment + 1:])
-    template = str(out_dir).replace("%", "%%") + "/%d.ts"
-    return [
-        "-protocol_whitelist", "file,pipe",
-        "-output_ts_offset", _seconds(start + TIMELINE_OFFSET),
-        # Without these the TS muxer adds 1.4 s: media time t would be at t + 11.4 s,
-        # off the timeline the audio renditions and WebVTT maps are on.
-        "-muxdelay", "0", "-muxpreload", "0",
-        "-f", "segment", "-segment_format", "mpegts",
-        "-segment_list", f"pipe:{list_fd}", "-segment_list_type", "csv",
-        "-segment_start_number", str(start_segment),
-        "-segment_times", cuts, "-segment_time_delta", _seconds(0.5 / info.video.fps),
-        f"file:{template}",
-    ]
+    return segment_muxer_args(boundaries[start_segment], boundaries[start_segment + 1:],
+                              start_segment, out_dir, f"pipe:{list_fd}",
+                              0.5 / info.video.fps, TIMELINE_OFFSET)

@@ -35,21 +35,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.ffmpeg import DEMUXERS
 from actors.media.filters import INPUT_ARGS, finish_filters, prepare_filters
+from actors.media.plan import AAC_FRAME_SAMPLES
+from actors.media.timeline import MPEGTS_HZ, TIMELINE_OFFSET, seconds, segment_muxer_args
 from actors.media.tracks import AudioTrack, SubtitleTrack, VideoSource
 
-TIMELINE_OFFSET = 10.0  # seconds; the same constant as the video runs'
-MPEGTS_HZ = 90000
-DEMUXERS = "mov,matroska,avi,mpegts,mpeg,mpegvideo,flv,asf,ogg"
 SIDECAR_DEMUXERS = {"subrip": "srt", "webvtt": "webvtt"}
-AAC_FRAME_SAMPLES = 1024
 AAC_SAMPLE_RATES = frozenset({44100, 48000})
 SURROUND_CHANNELS = 6
-FOREVER = 10 ** 7  # seconds: "no further cut" for the segment muxer
 
-
-def _seconds(value: float) -> str:
-    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 def audio_channels(track: AudioTrack, surround_allowed: bool) -> int:
@@ -75,7 +70,7 @@ def audio_rendition_args(media_path: Path, track: AudioTrack, boundaries: tuple[
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning",
         *(["-progress", progress] if progress else []),
         "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
-        *(["-ss", _seconds(start)] if start_segment else []), "-i", f"file:{media_path}",
+        *(["-ss", seconds(start)] if start_segment else []), "-i", f"file:{media_path}",
         "-map", f"0:{track.index}", "-map_metadata", "-1", "-map_chapters", "-1",
         "-c:a", "aac", "-b:a", f"{bitrate_kbps}k", "-ac", str(channels), "-ar", str(rate),
         *_skip_priming(start_segment, rate), "-threads", str(threads),
@@ -91,26 +86,13 @@ def _skip_priming(start_segment: int, rate: int) -> list[str]:
     makes the run start on the boundary (as the video recipe does for muxed audio)."""
     if not start_segment:
         return []
-    return ["-af", f"atrim=start={_seconds(AAC_FRAME_SAMPLES / rate)}"]
+    return ["-af", f"atrim=start={seconds(AAC_FRAME_SAMPLES / rate)}"]
 
 
 def _segments(boundaries: tuple[float, ...], start_segment: int, out_dir: Path,
               segment_list: str, delta: float) -> list[str]:
-    start = boundaries[start_segment]
-    # The segment muxer compares the cut times with output timestamps, offset included.
-    cuts = ",".join(_seconds(b + TIMELINE_OFFSET) for b in boundaries[start_segment + 1:-1])
-    cutting = ["-segment_times", cuts] if cuts else ["-segment_time", str(FOREVER)]
-    template = str(out_dir).replace("%", "%%") + "/%d.ts"
-    return [
-        "-protocol_whitelist", "file,pipe",
-        "-output_ts_offset", _seconds(start + TIMELINE_OFFSET),
-        "-muxdelay", "0", "-muxpreload", "0",
-        "-f", "segment", "-segment_format", "mpegts",
-        "-segment_list", segment_list, "-segment_list_type", "csv",
-        "-segment_start_number", str(start_segment),
-        *cutting, "-segment_time_delta", _seconds(delta),
-        f"file:{template}",
-    ]
+    return segment_muxer_args(boundaries[start_segment], boundaries[start_segment + 1:-1],
+                              start_segment, out_dir, segment_list, delta)
 
 
 def webvtt_conversion_args(media_path: Path, track: SubtitleTrack, out_path: Path) -> list[str]:

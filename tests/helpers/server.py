@@ -25,7 +25,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psutil
 from pyramid.paster import get_appsettings
@@ -216,6 +216,21 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
     started.url = _wait_for_url(started, time.monotonic() + timeout)
     return started
+
+
+@contextmanager
+def served(base: Path, fill: Callable[[Path], object], **overrides: Any) -> Iterator[Server]:
+    """A real hlsd over ``base/media``, which ``fill`` writes; when the block ends, the
+    server is stopped and nothing it spawned may be left."""
+    media = base / "media"
+    media.mkdir()
+    fill(media)
+    server = start_server(base, media, **overrides)
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert not spawned(server.work_dir)
 
 
 def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:

@@ -10,7 +10,7 @@ from typing import Iterator
 import m3u8
 import pytest
 
-from tests.helpers.server import Server, spawned, start_server
+from tests.helpers.server import Server, served
 from tests.helpers.track_clips import BURN_BOX, FFMPEG, make_burn_film
 
 pytestmark = pytest.mark.slow
@@ -19,16 +19,9 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("burn")
-    media = base / "media"
-    media.mkdir()
-    make_burn_film(media)
-    started = start_server(base, media, profiles="\n240p 240 400 64\ncopy copy")
-    try:
+    with served(tmp_path_factory.mktemp("burn"), make_burn_film,
+                profiles="\n240p 240 400 64\ncopy copy") as started:
         yield started
-    finally:
-        started.stop()
-        assert not spawned(started.work_dir)
 
 
 def _variants(server: Server, query: str) -> list[m3u8.Playlist]:

@@ -67,6 +67,12 @@ class Cluster:
             ini = self.root / "config" / "cluster" / f"{name}.ini"
             ini.write_text(ini.read_text().replace(f"port = 655{number}", f"port = {self.node_ports[name]}"))
         conf.write_text(text)
+        # FFmpeg two segments ahead of the player is suspended, not finished: the short
+        # clip would otherwise be remuxed whole before the kill, with no FFmpeg to watch die.
+        base = self.root / "config" / "cluster" / "base.ini"
+        shipped = base.read_text()
+        assert "hls.pause_ahead = 8" in shipped
+        base.write_text(shipped.replace("hls.pause_ahead = 8", "hls.pause_ahead = 2"))
         if os.geteuid() == 0:  # workers as nobody could not enter pytest's 0700 tmp dirs
             sup = self.root / "config" / "cluster" / "supervisord.conf"
             sup.write_text(sup.read_text().replace('-g "daemon off;"', '-g "daemon off; user root;"'))

@@ -11,7 +11,7 @@ import m3u8
 import pytest
 
 from actors.media.track_recipes import parse_webvtt
-from tests.helpers.server import Server, spawned, start_server
+from tests.helpers.server import Server, served
 from tests.helpers.track_clips import AUDIO_TONES, FFMPEG, FFPROBE, make_film
 
 pytestmark = pytest.mark.slow
@@ -20,16 +20,9 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def film_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("tracks")
-    media = base / "media"
-    media.mkdir()
-    make_film(media)
-    server = start_server(base, media, profiles="\n240p 240 400 96\ncopy copy")
-    try:
+    with served(tmp_path_factory.mktemp("tracks"), make_film,
+                profiles="\n240p 240 400 96\ncopy copy") as server:
         yield server
-    finally:
-        server.stop()
-        assert not spawned(server.work_dir)
 
 
 def _json(server: Server, path: str) -> object:
