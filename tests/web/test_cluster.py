@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 CLIP_SECONDS = 40
 SPEED = 4.0
 NODES = ("node1", "node2", "node3")
+PLAYERS = 6  # the rolling restart's viewers
 START_TIMEOUT = 30.0
 
 
@@ -241,7 +242,7 @@ def play(cluster: Cluster, media: str, into: dict[str, object]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(150)
-def test_a_rolling_restart_of_every_node_while_three_players_play(tmp_path: Path) -> None:
+def test_a_rolling_restart_of_every_node_while_six_players_play(tmp_path: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()
     make_clip(media / "film.mp4", 60, width=320, height=180, gop=2)
@@ -250,7 +251,7 @@ def test_a_rolling_restart_of_every_node_while_three_players_play(tmp_path: Path
     try:
         for name in NODES:
             cluster.wait_serving(name)
-        results = [{} for _ in range(3)]
+        results = [{} for _ in range(PLAYERS)]
         players = [threading.Thread(target=play, args=(cluster, "film.mp4", result), daemon=True)
                    for result in results]
         for player in players:
