@@ -210,14 +210,6 @@ class TimerActor(LinkedActor):
 
 
 @pytest.fixture
-def service():
-    timers = TimerService()
-    timers.start()
-    yield timers
-    timers.stop()
-
-
-@pytest.fixture
 def timer_actor(service, journal):
     ref = TimerActor.start(Link(None, "t"), service, journal)
     yield ref

@@ -49,14 +49,6 @@ class Rearmer(LinkedActor):
 
 
 @pytest.fixture
-def service():
-    timers = TimerService()
-    timers.start()
-    yield timers
-    timers.stop()
-
-
-@pytest.fixture
 def recorder():
     journal = Journal()
     ref = Recorder.start(journal)
