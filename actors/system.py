@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import resource
 import signal
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, BinaryIO, Callable, NoReturn
 
 import pykka
@@ -36,6 +36,9 @@ from actors.library_view import LibraryView, library_entry
 log = logging.getLogger(__name__)
 
 ASK_TIMEOUT = 5.0
+# A segment already made is answered within this, even on a busy machine; only a request
+# still unanswered then must wait for FFmpeg, and takes one of the caller's wait slots.
+READY_WITHIN = 0.1
 
 
 class HlsSystem:
@@ -55,7 +58,7 @@ class HlsSystem:
 
     def start(self) -> HlsSystem:
         settings = self.settings
-        _raise_open_files_limit()
+        ffmpeg.raise_open_files_limit()
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
         if not self.secret:
@@ -323,17 +326,25 @@ class HlsSystem:
         return self.library_view.progress()
 
     def segment(self, session_id: str, profile: str, number: int,
-                kind: RunKind = RunKind.VIDEO) -> BinaryIO | str:
+                kind: RunKind = RunKind.VIDEO,
+                waits: AbstractContextManager[Any] | None = None) -> BinaryIO | str:
         """An open file of a complete segment (the text of a WebVTT one); waits at most
-        ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index."""
+        ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index.
+        A segment not answered within ``READY_WITHIN`` (FFmpeg has not made it yet) waits
+        inside ``waits``, the caller's bound on requests waiting at once."""
         if kind is not RunKind.VIDEO:
             self._check_track(session_id, kind, int(profile), number)
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
         self._tell(session_id, RequestSegment(profile, number, reply, kind))
         try:
-            return reply.get(timeout=self.settings.segment_wait + 1.0)
+            return reply.get(timeout=READY_WITHIN)
         except pykka.Timeout:
-            raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
+            pass
+        with waits or nullcontext():
+            try:
+                return reply.get(timeout=self.settings.segment_wait + 1.0 - READY_WITHIN)
+            except pykka.Timeout:
+                raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
 
     def segment_redirect(self, opened: BinaryIO) -> str | None:
         """With ``hls.accel_redirect``: the X-Accel-Redirect target of an open segment (a
@@ -381,10 +392,3 @@ class HlsSystem:
         except pykka.Timeout:
             raise Unavailable("still stopping", retry_in=1) from None
 
-
-def _raise_open_files_limit() -> None:
-    """Every running FFmpeg costs hlsd 5 fds, every client a socket: soft = hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        log.info("open files limit raised from %d to %d", soft, hard)

@@ -12,6 +12,7 @@ import math
 import os
 import select
 import signal
+import socket
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -69,6 +70,10 @@ class Stats:
         return percentile(self.values, 95)
 
     @property
+    def p99(self) -> float:
+        return percentile(self.values, 99)
+
+    @property
     def max(self) -> float:
         return max(self.values)
 
@@ -97,7 +102,7 @@ class Target:
     A line with errors misses whatever its target.
     """
 
-    statistic: str  # "p50", "p95" or "max"
+    statistic: str  # "p50", "p95", "p99" or "max"
     limit: float
     subject: str = "ratio"
     text: str = ""
@@ -184,6 +189,15 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
         if now() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout:g} s")
         time.sleep(interval)
+
+
+def accepts(port: int) -> bool:
+    """Something accepts TCP connections on the loopback ``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def wait_exited(pidfds: dict[int, int], deadline: float) -> dict[int, float]:

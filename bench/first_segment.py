@@ -16,7 +16,9 @@ from bench.common import Bench, Client, Line, Stats, Target, side_by_side
 from bench.ffmpeg_alone import Recipe
 
 PROFILES = ("copy", "720p")
-TARGET = Target("p50", 1.10, text="ratio p50 ≤ 1.10")
+# Issue 13's targets: a remux starts like FFmpeg alone; a transcode's start is FFmpeg's.
+TARGETS = {"copy": Target("p50", 1.05, text="ratio p50 ≤ 1.05"),
+           "720p": Target("p50", 1.02, text="ratio p50 ≤ 1.02")}
 
 
 def run(bench: Bench) -> list[Line]:
@@ -35,7 +37,7 @@ def run(bench: Bench) -> list[Line]:
                 partial(ffmpeg_alone.until_segment, recipe, 0, bench.scratch))
             lines.append(Line(
                 f"1{letter}", f"first segment, cold, {profile}", "s",
-                Stats(tuple(p.total for p in served)), Stats(tuple(alone)), "FFmpeg alone", TARGET,
+                Stats(tuple(p.total for p in served)), Stats(tuple(alone)), "FFmpeg alone", TARGETS[profile],
                 note=f"{hlsd.phases_note(served)}; the file's first session (+ffprobe) "
                      f"{cold * 1000:.0f} ms"))
     return lines

@@ -5,13 +5,14 @@ hlsd: a session whose segment 0 (copy, about 2 MB) is ready -- read once first -
 the session actor), and on its ``index.m3u8``. nginx: started here on a loopback port
 from a generated minimal ``nginx.conf`` (``daemon off; master_process off;``: one
 process, ended by its pid), serving the very same bytes from files. The two alternate.
-The ratio is hlsd / nginx: higher is better, nginx is the ceiling.
+The ratio is hlsd / nginx: higher is better, nginx is the ceiling. c) a bare WSGI app
+answering the playlist's bytes under waitress with hlsd's ``threads``
+(``bench.waitress_alone``), vs nginx: the most any app served by waitress can reach here.
 """
 from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,20 +20,24 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import clips, hlsd
+from bench import clips, hlsd, waitress_alone
 from bench.common import (
     Bench,
     Client,
     Line,
     Stats,
+    Target,
+    accepts,
     die_with_parent,
     expect,
     side_by_side,
     wait_until,
 )
+from tests.helpers.front import free_port
 
 PROFILE = "copy"
 THREADS, CONNECTIONS = 2, 16
+PLAYLIST_TARGET = Target("p50", 0.15, text="ratio p50 ≥ 0.15", at_least=True)
 NGINX_START_TIMEOUT = 10.0
 NGINX_CONF = """\
 daemon off;
@@ -93,16 +98,23 @@ def run(bench: Bench) -> list[Line]:
                     ("b", "serving a media playlist", playlist_path, "/index.m3u8")):
                 served, baseline = side_by_side(repeats, partial(wrk, port, hlsd_path, seconds),
                                                 partial(wrk, nginx_port, nginx_path, seconds))
-                lines.append(_line(f"8{letter}", what, served, baseline, seconds))
+                lines.append(_line(f"8{letter}", what, served, baseline, seconds,
+                                   PLAYLIST_TARGET if letter == "b" else None))
+            with waitress_alone.serving(home / "www" / "index.m3u8") as alone_port:
+                alone, baseline = side_by_side(repeats, partial(wrk, alone_port, "/", seconds),
+                                               partial(wrk, nginx_port, "/index.m3u8", seconds))
+            lines.append(_line("8c", "the same playlist bytes from a bare WSGI app in waitress "
+                               "(the ceiling of any app under waitress)", alone, baseline, seconds))
     return lines
 
 
-def _line(row: str, what: str, served: list[Load], baseline: list[Load], seconds: float) -> Line:
+def _line(row: str, what: str, served: list[Load], baseline: list[Load], seconds: float,
+          target: Target | None = None) -> Line:
     def mb(loads: list[Load]) -> str:
         return f"{sum(x.bytes_per_second for x in loads) / len(loads) / 1e6:,.0f} MB/s"
 
     return Line(row, what, "req/s", Stats(tuple(x.requests_per_second for x in served)),
-                Stats(tuple(x.requests_per_second for x in baseline)), "nginx",
+                Stats(tuple(x.requests_per_second for x in baseline)), "nginx", target,
                 errors=sum(x.errors for x in served) + sum(x.errors for x in baseline),
                 note=f"wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s; hlsd {mb(served)}, nginx {mb(baseline)}")
 
@@ -134,7 +146,7 @@ def parse_wrk(output: str) -> Load:
 def nginx(home: Path) -> Iterator[int]:
     """nginx serving ``home/www`` on a free loopback port; ended by its pid."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    port = _free_port()
+    port = free_port()
     conf = home / "nginx.conf"
     conf.write_text(NGINX_CONF.format(home=home, port=port))
     process = subprocess.Popen([binary, "-p", str(home), "-c", str(conf), "-e", str(home / "error.log")],
@@ -157,15 +169,4 @@ def _listening(port: int, process: subprocess.Popen[bytes], home: Path) -> bool:
     if process.poll() is not None:
         raise RuntimeError(f"nginx exited with {process.returncode}: "
                            f"{(home / 'error.log').read_text(errors='replace')[-1000:]}")
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    # The kernel picks a free port; nginx binds it right after (a race no one else runs here).
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return accepts(port)

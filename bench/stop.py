@@ -23,7 +23,10 @@ from bench.ffmpeg_alone import Recipe
 COOPERATIVE_RUNS = ((clips.LONG, "copy"), (clips.SHORT, "720p"))
 IGNORING_SIGTERM = REPO / "tests" / "fakes" / "ffmpeg-ignoring-sigterm"
 KILL_GRACE = 2.0
-COOPERATIVE = Target("p50", 0.050, "hlsd", "p50 ≤ 50 ms")
+# A remux stops in a few ms: its old absolute target stays. A running 720p encode stops
+# when FFmpeg has flushed, so its target is FFmpeg's own SIGTERM -> exit.
+COOPERATIVE = {"copy": Target("p50", 0.050, "hlsd", "p50 ≤ 50 ms"),
+               "720p": Target("p50", 1.10, text="ratio p50 ≤ 1.10")}
 STUBBORN = Target("max", KILL_GRACE + 0.100, "hlsd", f"max ≤ kill_grace + 100 ms = {KILL_GRACE + 0.1:g} s")
 
 
@@ -52,7 +55,7 @@ def _cooperative(bench: Bench, port: int, recipe: Recipe, clip: clips.Clip, row:
                 inside.append(hlsd.stop_time_since(client, before))
         alone.append(ffmpeg_alone.stop_latency(recipe, bench.scratch))
     return Line(row, f"stop, cooperative FFmpeg ({profile}, running)", "s", Stats(tuple(stops)),
-                Stats(tuple(alone)), "FFmpeg alone SIGTERM→reaped", COOPERATIVE, errors=survivors,
+                Stats(tuple(alone)), "FFmpeg alone SIGTERM→reaped", COOPERATIVE[profile], errors=survivors,
                 note=f"FFmpeg alive at the DELETE {live}/{len(stops)}; of it FFmpeg's stop inside "
                      f"hlsd (SIGTERM → reaped, its metric) p50 {_ms(inside)}")
 

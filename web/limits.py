@@ -12,9 +12,9 @@ RETRY_AFTER = 1
 class WaitLimit:
     """At most ``size`` requests inside ``with`` at once; one more gets 503 at once.
 
-    Segment requests may wait up to ``hls.segment_wait`` s each in a waitress thread;
-    refusing beyond the limit (rather than queueing) keeps threads free for playlists,
-    pages and operators.
+    Segment requests that FFmpeg has not answered yet may wait up to
+    ``hls.segment_wait`` s each in a waitress thread; refusing beyond the limit (rather
+    than queueing) keeps threads free for playlists, pages, ready segments and operators.
     """
 
     def __init__(self, size: int) -> None:

@@ -7,6 +7,7 @@ hlsd uses the real thing.
 - ``tags``: ``Tag`` (argv[0] marker and ``HLSD_*`` environment), ``owner_alive``.
 - ``spawn``: ``spawn(build_argv, tag, cwd, executable) -> ProcessHandle`` (layer 2: the
   death signal tied to the spawning thread). Call it on the owning actor's thread.
+  ``raise_open_files_limit`` at start-up.
 - ``stop``: ``stop_process_group(handle, grace) -> StopReport`` (layer 1), ``suspend``,
   ``resume``. On the owner's thread.
 - ``watcher``: ``ProcessWatcher`` (one thread for every process) and its events
@@ -16,7 +17,8 @@ hlsd uses the real thing.
 - ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority); ``sample``: ``write_sample``.
 """
 from actors.ffmpeg.probe import DEMUXERS, ProbeFailed, ProbeTimedOut, run_ffprobe, write_poster
-from actors.ffmpeg.spawn import KILL_WAIT, STDERR_TAIL_LINES, ProcessHandle, spawn
+from actors.ffmpeg.spawn import (KILL_WAIT, STDERR_TAIL_LINES, ProcessHandle, raise_open_files_limit,
+                                 spawn)
 from actors.ffmpeg.stop import StopReport, resume, stop_process_group, suspend
 from actors.ffmpeg.sweep import SweepReport, TaggedProcess, find_tagged, sweep, terminate_tagged
 from actors.ffmpeg.tags import (
@@ -53,6 +55,7 @@ __all__ = [
     "ProcessWatcher", "ProgressReported", "SegmentListed", "StopReport", "SweepReport", "Tag",
     "TaggedProcess",
     "claim_instance_dir", "find_tagged", "instance_dir", "owner_alive", "release_instance_dir",
-    "remove_run_dir", "resume", "run_dir", "run_ffprobe", "spawn", "stop_process_group",
+    "raise_open_files_limit", "remove_run_dir", "resume", "run_dir", "run_ffprobe", "spawn",
+    "stop_process_group",
     "suspend", "sweep", "terminate_tagged", "write_poster",
 ]

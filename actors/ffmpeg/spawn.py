@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import resource
 import shutil
 import signal
 import stat
@@ -209,3 +210,9 @@ def close_all(fds: Collection[int]) -> None:
         os.close(fd)
 
 
+def raise_open_files_limit() -> None:
+    """Every running FFmpeg costs its owner 5 fds, every client a socket: soft = hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files limit raised from %d to %d", soft, hard)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from webtest import TestApp
 
 from actors import tokens
 from actors.system import HlsSystem
+from tests.helpers.server import ffmpeg_children, spawned, web_app
 
 # Token-shaped (it matches the routes), but signed with another secret.
 FOREIGN = tokens.issue(tokens.SessionClaims("clip.mp4", "copy", ("copy",), None, None, None, 0,
@@ -129,17 +131,43 @@ def test_heartbeat_refuses_bad_bodies(app: TestApp, session: str, body: bytes) -
     app.post(f"/api/v1/sessions/{session}/heartbeat", body, content_type="application/json", status=400)
 
 
-def test_segment_waits_are_bounded(app: TestApp, system: HlsSystem, session: str,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Beyond hls.max_waiting, a segment request is refused at once: 503 + Retry-After."""
+def test_a_ready_segment_needs_no_wait_slot(app: TestApp, session: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A segment FFmpeg has made is served even while every wait slot is taken: the
+    slots bound requests waiting for FFmpeg, not players reading what is there."""
     from web.limits import WaitLimit
 
+    first = app.get(f"/hls/{session}/copy/0.ts", status=200).body  # made now
     monkeypatch.setattr(app.app.registry, "segment_waits", WaitLimit(1))
     with app.app.registry.segment_waits:  # the one slot is taken
-        response = app.get(f"/hls/{session}/copy/0.ts", status=503)
-    assert response.headers["Retry-After"] == "1"
-    assert response.json["error"] == "unavailable"
-    app.get(f"/hls/{session}/copy/0.ts", status=200)
+        assert app.get(f"/hls/{session}/copy/0.ts", status=200).body == first
+
+
+def test_segment_waits_are_bounded_with_a_hanging_fake_ffmpeg(media_root: Path, tmp_path: Path) -> None:
+    """Beyond hls.max_waiting, a request for a segment FFmpeg has not made is refused at
+    once: 503 + Retry-After, not a wait of hls.segment_wait. FFmpeg is a fake that hangs
+    (alive, never a segment), so every request must wait."""
+    from actors.system import READY_WITHIN
+    from tests.faults.invariants import assert_invariants, take_baseline
+    from tests.helpers.runtime import FAKES
+
+    work = tmp_path / "work"
+    with web_app(media_root, work, ffmpeg=FAKES / "ffmpeg-hanging", max_waiting=1,
+                 scan="false") as test_app:
+        waits, hls = test_app.app.registry.segment_waits, test_app.app.registry.hls
+        baseline = take_baseline(hls)
+        session_id = test_app.post_json("/api/v1/sessions", {"media": "clip.mp4"}).json["id"]
+        with waits:  # the one slot is taken
+            asked = time.monotonic()
+            response = test_app.get(f"/hls/{session_id}/copy/0.ts", status=503)
+            refused_after = time.monotonic() - asked
+        assert response.headers["Retry-After"] == "1"
+        assert response.json["error"] == "unavailable"
+        assert READY_WITHIN <= refused_after < READY_WITHIN + 1.0
+        test_app.delete(f"/api/v1/sessions/{session_id}", status=204)
+        assert hls.runtime.directory.ids() == []
+        assert_invariants(hls, work, baseline)  # no FFmpeg, no run dir; threads, fds as before
+    assert ffmpeg_children() == [] and not spawned(work)
 
 
 def test_internal_errors_show_no_traceback(app: TestApp, system: HlsSystem,

@@ -71,10 +71,11 @@ def media_playlist(request: Request) -> Response:
 
 @view_config(route_name="hls_segment", request_method="GET")
 def segment(request: Request) -> Response:
-    """Segment n once complete; at most ``hls.max_waiting`` requests wait at once."""
+    """Segment n once complete; at most ``hls.max_waiting`` requests wait for FFmpeg at
+    once (a segment already made needs no slot)."""
     match = request.matchdict
-    with request.registry.segment_waits:
-        opened = request.registry.hls.segment(match["session_id"], match["profile"], int(match["number"]))
+    opened = request.registry.hls.segment(match["session_id"], match["profile"], int(match["number"]),
+                                          waits=request.registry.segment_waits)
     return segment_response(request, opened)
 
 

@@ -30,9 +30,8 @@ def track_playlist(request: Request) -> Response:
 def audio_segment(request: Request) -> Response:
     """Segment n of an audio track once complete (the run starts on demand)."""
     match = request.matchdict
-    with request.registry.segment_waits:
-        opened = request.registry.hls.segment(match["session_id"], match["track"],
-                                              int(match["number"]), RunKind.AUDIO)
+    opened = request.registry.hls.segment(match["session_id"], match["track"], int(match["number"]),
+                                          RunKind.AUDIO, request.registry.segment_waits)
     return segment_response(request, opened)
 
 
@@ -40,9 +39,8 @@ def audio_segment(request: Request) -> Response:
 def subtitle_segment(request: Request) -> Response:
     """The WebVTT document of segment n: every cue shown during it."""
     match = request.matchdict
-    with request.registry.segment_waits:
-        text = request.registry.hls.segment(match["session_id"], match["track"],
-                                            int(match["number"]), RunKind.SUBTITLES)
+    text = request.registry.hls.segment(match["session_id"], match["track"], int(match["number"]),
+                                        RunKind.SUBTITLES, request.registry.segment_waits)
     return Response(body=text.encode(), content_type=WEBVTT, charset="utf-8",
                     cache_control=f"max-age={SUBTITLE_MAX_AGE}")
 
