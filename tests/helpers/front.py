@@ -218,6 +218,14 @@ class Front:
                     count += 1
         return count
 
+    def wait_held(self, count: int, timeout: float = 10.0) -> int:
+        """``held_connections`` once it reaches ``count`` (the workers accept a crowd of
+        connections over some milliseconds), or what it is at the deadline."""
+        deadline = time.monotonic() + timeout
+        while (held := self.held_connections()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return held
+
     def stop(self) -> None:
         """SIGQUIT (graceful), then SIGKILL at the deadline; no process of it survives."""
         if self.process.poll() is None:
