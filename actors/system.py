@@ -117,7 +117,7 @@ class HlsSystem:
 
     def _crash_supervisor(self) -> dict[str, Any]:
         try:
-            self._sessions_supervisor().tell(Crash("injected crash_supervisor"))
+            self._root_child(SESSIONS, "the sessions supervisor").tell(Crash("injected crash_supervisor"))
         except pykka.ActorDeadError:
             raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
         return {"fault": "crash_supervisor", "target": "sessions",
@@ -200,19 +200,19 @@ class HlsSystem:
             self.runtime.metrics.sessions_resumed.inc()
             log.info("session %s resumed from its token (%s)", tokens.short_id(session_id), claims.media)
 
-    def _sessions_supervisor(self) -> pykka.ActorRef[Any]:
+    def _root_child(self, child_id: str, what: str) -> pykka.ActorRef[Any]:
         if self.root is None:
             raise Unavailable("hlsd is not running", retry_in=5)
         children = {cid: ref for cid, ref, _, _ in self.root.ask(WhichChildren(), timeout=ASK_TIMEOUT)}
-        if children.get(SESSIONS) is None:
-            raise Unavailable("the sessions supervisor is restarting", retry_in=1)
-        return children[SESSIONS]
+        if children.get(child_id) is None:
+            raise Unavailable(f"{what} is restarting", retry_in=1)
+        return children[child_id]
 
     def _ask_sessions(self, message: Any) -> Any:
         """Ask the sessions supervisor; one that crashed or is busy stopping its children
         (its restart is under way) is a 503, not a 500."""
         try:
-            return self._sessions_supervisor().ask(message, timeout=ASK_TIMEOUT)
+            return self._root_child(SESSIONS, "the sessions supervisor").ask(message, timeout=ASK_TIMEOUT)
         except (pykka.ActorDeadError, pykka.Timeout):
             raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
 
@@ -230,8 +230,11 @@ class HlsSystem:
             self._restarting_or_gone(session_id, ref)
         return ref
 
-    def _tell(self, session_id: str, message: Any, resume: bool = True) -> None:
-        ref = self._session_ref(session_id, resume)
+    def _tell(self, session_id: str, message: Any, resume: bool = True,
+              ref: pykka.ActorRef[Any] | None = None) -> None:
+        """``ref``: the session's, when the caller has just looked it up (and checked the token)."""
+        if ref is None:
+            ref = self._session_ref(session_id, resume)
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
@@ -259,42 +262,45 @@ class HlsSystem:
                         track_uri: Callable[[RunKind, int], str] | None = None) -> str:
         """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
         ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
-        plan = self._plan(session_id)
-        self.heartbeat(session_id)
+        ref, plan = self._plan(session_id)
+        self._beat(session_id, ref, Heartbeat())
         track_uri = track_uri or (lambda kind, n: f"{kind.value}/{n}/index.m3u8")
         return media.plan_master_playlist(
             plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
             lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
 
     def track_playlist(self, session_id: str, kind: RunKind, track: int,
-                       segment_uri: Callable[[int], str]) -> str:
-        """The VOD playlist of an audio or subtitle rendition, on the video's grid."""
-        plan = self._plan(session_id)
+                       segment_name: Callable[[int], str]) -> bytes:
+        """The VOD playlist of an audio or subtitle rendition, on the video's grid (a
+        heartbeat too); ``segment_name(n)``: segment n's URI relative to the playlist."""
+        ref, plan = self._plan(session_id)
         if kind is RunKind.AUDIO:
             plan.audio_track(track)
         else:
             plan.subtitle_track(track)
-        self.heartbeat(session_id)
-        return media.media_playlist(plan.grid, segment_uri)
+        self._beat(session_id, ref, Heartbeat())
+        key = (plan.media_id, kind.value, track, plan.grid)
+        return self.playlists.media_playlist(key, plan.grid, segment_name)
 
     def media_playlist(self, session_id: str, profile: str,
-                       segment_uri: Callable[[int], str]) -> str:
-        """The VOD playlist of the whole file for one rendition (a heartbeat too)."""
-        plan = self._plan(session_id)
+                       segment_name: Callable[[int], str]) -> bytes:
+        """The VOD playlist of the whole file for one rendition (a heartbeat too), the
+        same bytes for every session of this file version; ``segment_name`` as above."""
+        ref, plan = self._plan(session_id)
         boundaries = plan.boundaries.get(profile)
         if boundaries is None:
             raise NotFound(f"session {tokens.short_id(session_id)} has no profile {profile!r}")
-        self.heartbeat(session_id)
-        # Same file version and rendition: same segments, whichever session asks.
-        key = (plan.media_id, profile, boundaries)
-        return self.playlists.media_playlist(key, boundaries, segment_uri)
+        self._beat(session_id, ref, Heartbeat())
+        key = (plan.media_id, RunKind.VIDEO.value, profile, boundaries)
+        return self.playlists.media_playlist(key, boundaries, segment_name)
 
-    def _plan(self, session_id: str) -> media.Plan:
-        self._session_ref(session_id)  # verifies the token; re-creates the session if need be
+    def _plan(self, session_id: str) -> tuple[pykka.ActorRef[Any], media.Plan]:
+        """The running session of a valid token (re-created if need be) and its plan."""
+        ref = self._session_ref(session_id)
         plan = self.runtime.directory.plan(session_id)
         if plan is None:
             raise NotFound(f"no session {tokens.short_id(session_id)}")
-        return plan
+        return ref, plan
 
     def session_state(self, session_id: str) -> dict[str, Any]:
         return self._ask(session_id, GetState())
@@ -310,19 +316,17 @@ class HlsSystem:
 
     def heartbeat(self, session_id: str, position: float | None = None,
                   paused: bool | None = None) -> None:
-        self._tell(session_id, Heartbeat(position, paused))
+        self._beat(session_id, self._session_ref(session_id), Heartbeat(position, paused))
+
+    def _beat(self, session_id: str, ref: pykka.ActorRef[Any], beat: Heartbeat) -> None:
+        self._tell(session_id, beat, ref=ref)
         plan = self.runtime.directory.plan(session_id)
-        if position is not None and plan is not None:
-            self.runtime.index.set_position(plan.media_id, position)
+        if beat.position is not None and plan is not None:
+            self.runtime.index.set_position(plan.media_id, beat.position)
 
     def scan_now(self) -> dict[str, Any]:
         """Start a library scan (unless one is under way); the progress so far."""
-        if self.root is None:
-            raise Unavailable("hlsd is not running", retry_in=5)
-        children = {cid: ref for cid, ref, _, _ in self.root.ask(WhichChildren(), timeout=ASK_TIMEOUT)}
-        if children.get("scanner") is None:
-            raise Unavailable("the scanner is restarting", retry_in=1)
-        children["scanner"].tell(ScanNow())
+        self._root_child("scanner", "the scanner").tell(ScanNow())
         return self.library_view.progress()
 
     def segment(self, session_id: str, profile: str, number: int,
@@ -357,7 +361,7 @@ class HlsSystem:
 
     def _check_track(self, session_id: str, kind: RunKind, track: int, number: int) -> None:
         """Refuse a track or segment the plan does not have before the session sees it."""
-        plan = self._plan(session_id)
+        _, plan = self._plan(session_id)
         if kind is RunKind.AUDIO:
             plan.audio_track(track)
         else:

@@ -20,6 +20,7 @@ c) hlsd's own CPU (its process's user + system time; FFmpeg excluded) per sessio
 from __future__ import annotations
 
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 
 import psutil
@@ -173,9 +174,9 @@ def _play(player: Player, port: int, media_id: str, start_at: float, end_at: flo
         with Client(port) as client:
             master = expect(client.get(hlsd.master_path(media_id, PROFILE)), 200, "master")
             player.session_id = master.headers["X-Session-Id"]
-            playlist = expect(client.get(f"/hls/{player.session_id}/{PROFILE}/index.m3u8"), 200,
-                              "variant").body.decode()
-            for number, (due, uri) in enumerate(_schedule(playlist, now(), pace)):
+            playlist_path = f"/hls/{player.session_id}/{PROFILE}/index.m3u8"
+            playlist = expect(client.get(playlist_path), 200, "variant").body.decode()
+            for number, (due, uri) in enumerate(_schedule(playlist, playlist_path, now(), pace)):
                 if stop.wait(max(0.0, due - now())) or now() >= end_at:
                     return
                 sent = now()
@@ -208,15 +209,16 @@ def _get_with_retries(client: Client, uri: str, player: Player, stop: threading.
     return reply
 
 
-def _schedule(playlist: str, started: float, pace: float) -> list[tuple[float, str]]:
-    """(when playback reaches it, uri) for every segment of a VOD playlist read at ``pace``."""
+def _schedule(playlist: str, base: str, started: float, pace: float) -> list[tuple[float, str]]:
+    """(when playback reaches it, path) for every segment of a VOD playlist read at
+    ``pace``; its URIs resolved against the playlist's path ``base``."""
     schedule, position = [], 0.0
     duration = 0.0
     for line in playlist.splitlines():
         if line.startswith("#EXTINF:"):
             duration = float(line.removeprefix("#EXTINF:").split(",")[0])
         elif line and not line.startswith("#"):
-            schedule.append((started + position / pace, line))
+            schedule.append((started + position / pace, urllib.parse.urljoin(base, line)))
             position += duration
     return schedule
 

@@ -23,6 +23,14 @@ STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_p
 PAGE_ROUTES = frozenset({"home", "watch", "poster"})
 
 
+def segment_name(number: int, extension: str = "ts") -> str:
+    """Segment ``number``'s URI relative to its media playlist: every ``*_segment`` route
+    below is ``{number}.<extension>`` in the folder of its ``*_playlist`` route's
+    ``index.m3u8``. Relative names keep the session out of a media playlist's bytes, so
+    one rendering serves every session of the file (``media.PlaylistCache``)."""
+    return f"{number}.{extension}"
+
+
 def includeme(config: Configurator) -> None:
     config.add_route("home", "/")
     config.add_route("watch", f"/watch/{MEDIA}")

@@ -40,40 +40,35 @@ COPY_PEAK_ESTIMATE = 2.0  # busiest segment / average, when no packet sizes are 
 
 
 class PlaylistCache:
-    """Media playlists rendered once per key (file version and rendition), then served
-    by one string replace per request.
+    """Media playlists rendered once per key (file version, rendition and how segments
+    are named), then served from the same bytes to every session.
 
-    The URIs carry the session, so what is kept is the playlist with ``PREFIX`` where a
-    segment URI's path up to the segment's number goes; a request puts its own prefix
-    there. That needs segment URIs of the form ``<prefix><n>.ts`` (hlsd's are); for any
-    other form the playlist is rendered whole every time. At most ``size`` playlists
-    are kept (least recently used go first).
+    Segment names are relative to the playlist's own URL (RFC 8216, 4.1: ``3.ts`` beside
+    ``.../copy/index.m3u8``), so the bytes carry no session and one rendering serves
+    every viewer of the file. At most ``size`` playlists are kept (least recently used
+    go first).
     """
-
-    PREFIX = "\x00"  # never in a URI, nor in what the playlist itself writes
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._kept: OrderedDict[Hashable, str] = OrderedDict()
+        self._kept: OrderedDict[Hashable, bytes] = OrderedDict()
 
     def media_playlist(self, key: Hashable, boundaries: tuple[float, ...],
-                       segment_uri: Callable[[int], str]) -> str:
-        first = segment_uri(0)
-        prefix = first[:-len("0.ts")]
-        if not first.endswith("0.ts") or segment_uri(1) != f"{prefix}1.ts" or self.PREFIX in prefix:
-            return media_playlist(boundaries, segment_uri)
+                       segment_name: Callable[[int], str]) -> bytes:
+        """``segment_name(n)``: segment n's URI relative to the playlist, the same for
+        every session (the key must tell apart playlists that name segments otherwise)."""
         with self._lock:
-            template = self._kept.get(key)
-            if template is not None:
+            kept = self._kept.get(key)
+            if kept is not None:
                 self._kept.move_to_end(key)
-        if template is None:
-            template = media_playlist(boundaries, lambda n: f"{self.PREFIX}{n}.ts")
-            with self._lock:
-                self._kept[key] = template
-                while len(self._kept) > self._size:
-                    self._kept.popitem(last=False)
-        return template.replace(self.PREFIX, prefix)
+                return kept
+        rendered = media_playlist(boundaries, segment_name).encode()
+        with self._lock:
+            self._kept[key] = rendered
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return rendered
 
 
 def _extinfs(boundaries: tuple[float, ...]) -> list[float]:

@@ -63,7 +63,7 @@ def read(system, session_id, profile, number) -> bytes:
 
 
 def segment_count(system, session_id, profile):
-    playlist = m3u8.loads(system.media_playlist(session_id, profile, str))
+    playlist = m3u8.loads(system.media_playlist(session_id, profile, str).decode())
     return len(playlist.segments)
 
 
@@ -86,7 +86,7 @@ def test_playlists_are_valid_vod_playlists_of_the_whole_file(start_system):
     for variant in master.playlists:
         assert variant.stream_info.bandwidth > 0 and "avc1" in variant.stream_info.codecs
     for profile in ("copy", "360p"):
-        playlist = m3u8.loads(system.media_playlist(session["id"], profile, str))
+        playlist = m3u8.loads(system.media_playlist(session["id"], profile, str).decode())
         assert playlist.playlist_type == "vod" and playlist.is_endlist
         assert playlist.media_sequence == 0
         assert all(round(s.duration) <= playlist.target_duration for s in playlist.segments)

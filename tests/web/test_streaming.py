@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import m3u8
 import pytest
@@ -98,8 +99,17 @@ def test_session_master_and_media_playlist(app: TestApp, session: str, system: H
     assert playlist.headers["Content-Type"] == MPEGURL
     parsed = m3u8.loads(playlist.text)
     assert parsed.playlist_type == "vod" and parsed.is_endlist
-    assert [s.uri for s in parsed.segments] == [f"/hls/{session}/copy/{n}.ts" for n in range(6)]
+    # Segment URIs are relative to the playlist (RFC 8216, 4.1), so resolved they are the
+    # session's segments, and the bytes carry no session: every session gets the same.
+    assert [s.uri for s in parsed.segments] == [f"{n}.ts" for n in range(6)]
+    resolved = m3u8.loads(playlist.text, uri=f"http://127.0.0.1/hls/{session}/copy/index.m3u8")
+    assert [s.absolute_uri for s in resolved.segments] == \
+        [f"http://127.0.0.1/hls/{session}/copy/{n}.ts" for n in range(6)]
+    assert app.get(urljoin(f"/hls/{session}/copy/index.m3u8", parsed.segments[5].uri)).body[:1] == b"G"
     assert sum(s.duration for s in parsed.segments) == pytest.approx(12.0, abs=0.05)
+    other = app.post_json("/api/v1/sessions", {"media": "clip.mp4"}).json["id"]
+    assert app.get(f"/hls/{other}/copy/index.m3u8").body == playlist.body
+    app.delete(f"/api/v1/sessions/{other}", status=204)
     app.get(f"/hls/{session}/4k/index.m3u8", status=404)
 
 

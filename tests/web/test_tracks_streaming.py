@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import urljoin
 from typing import Iterator
 
 import m3u8
@@ -127,7 +128,7 @@ def test_webvtt_cues_carry_the_text_at_the_video_time(film_server):
     playlist = m3u8.loads(film_server.get(subs[0].uri)[2].decode())
     documents = []
     for segment in playlist.segments:
-        status, headers, body = film_server.get(segment.uri)
+        status, headers, body = film_server.get(urljoin(subs[0].uri, segment.uri))
         assert status == 200 and headers["Content-Type"].startswith("text/vtt")
         assert "X-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000" in body.decode()
         documents.append(body.decode())
@@ -138,7 +139,7 @@ def test_webvtt_cues_carry_the_text_at_the_video_time(film_server):
     assert cues == {(round(1.0 + shift, 3), round(2.5 + shift, 3), "Hello from the start"),
                     (round(4.5 + shift, 3), round(6.0 + shift, 3), "A cue across a cut")}
     sidecar = film_server.get(subs[2].uri)[2].decode()
-    first = film_server.get(m3u8.loads(sidecar).segments[0].uri)[2].decode()
+    first = film_server.get(urljoin(subs[2].uri, m3u8.loads(sidecar).segments[0].uri))[2].decode()
     # A file beside the media counts from the media's start, not from its first cue.
     assert [(c.start, c.end, c.text) for c in parse_webvtt(first)] == [(1.0, 2.0, "Sidecar line")]
 

@@ -16,7 +16,7 @@ from pyramid.view import view_config
 
 from actors.messages import RunKind
 from web import params
-from web.routes import STREAMING_ROUTES
+from web.routes import STREAMING_ROUTES, segment_name
 
 MPEGURL = "application/vnd.apple.mpegurl"
 MPEG_TS = "video/mp2t"
@@ -63,10 +63,9 @@ def session_master(request: Request) -> Response:
 @view_config(route_name="hls_playlist", request_method="GET")
 def media_playlist(request: Request) -> Response:
     """The VOD playlist of one rendition, every segment from the start."""
-    session_id, profile = request.matchdict["session_id"], request.matchdict["profile"]
+    match = request.matchdict
     return playlist_response(request.registry.hls.media_playlist(
-        session_id, profile,
-        lambda n: request.route_path("hls_segment", session_id=session_id, profile=profile, number=n)))
+        match["session_id"], match["profile"], segment_name))
 
 
 @view_config(route_name="hls_segment", request_method="GET")
@@ -108,8 +107,9 @@ def master_playlist(request: Request, session_id: str) -> str:
         "hls_playlist", session_id=session_id, profile=profile), track_uri)
 
 
-def playlist_response(text: str, **headers: Any) -> Response:
-    return Response(body=text.encode(), content_type=MPEGURL, cache_control="no-cache", **headers)
+def playlist_response(text: str | bytes, **headers: Any) -> Response:
+    body = text.encode() if isinstance(text, str) else text
+    return Response(body=body, content_type=MPEGURL, cache_control="no-cache", **headers)
 
 
 def segment_response(request: Request, opened: BinaryIO) -> Response:

@@ -7,6 +7,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from actors.messages import RunKind
+from web.routes import segment_name
 from web.views.streaming import playlist_response, preflight, segment_response
 
 WEBVTT = "text/vtt"
@@ -19,11 +20,9 @@ def track_playlist(request: Request) -> Response:
     """The VOD playlist of an audio or subtitle rendition, on the video's segment grid."""
     session_id, track = request.matchdict["session_id"], int(request.matchdict["track"])
     audio = request.matched_route.name == "hls_audio_playlist"
-    kind, route = ((RunKind.AUDIO, "hls_audio_segment") if audio
-                   else (RunKind.SUBTITLES, "hls_subs_segment"))
+    kind, extension = (RunKind.AUDIO, "ts") if audio else (RunKind.SUBTITLES, "vtt")
     return playlist_response(request.registry.hls.track_playlist(
-        session_id, kind, track,
-        lambda n: request.route_path(route, session_id=session_id, track=track, number=n)))
+        session_id, kind, track, lambda n: segment_name(n, extension)))
 
 
 @view_config(route_name="hls_audio_segment", request_method="GET")
