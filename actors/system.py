@@ -49,6 +49,7 @@ class HlsSystem:
         self.runtime = Runtime.build(settings)
         self.root: pykka.ActorRef[Any] | None = None
         self.secret = settings.session_secret  # the work dir's own one when not set (start)
+        self._verified = tokens.Verified(self.secret, settings.resume_window)
         # One re-creation at a time: two requests of an unknown session must not both start it.
         self._resume_lock = threading.Lock()
         self.library_view = LibraryView(self.runtime)
@@ -63,6 +64,7 @@ class HlsSystem:
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
         if not self.secret:
             self.secret = tokens.load_or_create_secret(settings.work_dir)
+        self._verified = tokens.Verified(self.secret, settings.resume_window)
         # Before serving: kill what a killed hlsd left running, remove its dirs (invariant 3).
         sweep_once(self.runtime)
         self.runtime.start()
@@ -182,7 +184,7 @@ class HlsSystem:
         """The claims of a token signed with this secret and within ``hls.resume_window``;
         anything else is a 404 (the same answer for altered, foreign and expired)."""
         try:
-            return tokens.verify(session_id, self.secret, self.settings.resume_window, time.time())
+            return self._verified(session_id, time.time())
         except tokens.InvalidToken:
             raise NotFound("no such session") from None
 

@@ -16,6 +16,10 @@ Guarantees:
 - 16 bytes of MAC (128 bits) bound a forger's chance to 2**-128 per attempt; HMAC
   truncated to at least half the hash output is the usual rule (RFC 2104 section 5,
   NIST SP 800-107). 16 more bytes would only lengthen every URL and log line.
+- ``Verified`` remembers the claims of the valid tokens it verified last (bounded),
+  keyed by the whole token string: a player's next request skips the HMAC, never the
+  age checks. A string that is not a remembered token, however close to one, matches
+  nothing there (its hash is unrelated) and gets the full check above.
 
 Payload v1: version byte, then unsigned LEB128 varints for created, start, audio,
 subtitles, burn (the three optional ones stored as value + 1, 0 meaning None),
@@ -30,6 +34,8 @@ import hmac
 import os
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +87,38 @@ def verify(token: str, secret: bytes, max_age: float, now: float) -> SessionClai
     payload, given = _split(token)
     if not hmac.compare_digest(_mac(payload, secret), given):
         raise InvalidToken("bad signature")
-    claims = _unpack(payload)
+    return _within_age(_unpack(payload), max_age, now)
+
+
+def _within_age(claims: SessionClaims, max_age: float, now: float) -> SessionClaims:
     if claims.created > now + MAX_SKEW:
         raise InvalidToken("created in the future")
     if now - claims.created > max_age:
         raise InvalidToken("expired")
     return claims
+
+
+class Verified:
+    """``verify`` for one secret and age, remembering the last ``size`` valid tokens."""
+
+    def __init__(self, secret: bytes, max_age: float, size: int = 4096) -> None:
+        self._secret, self._max_age, self._size = secret, max_age, size
+        self._lock = threading.Lock()
+        self._claims: OrderedDict[str, SessionClaims] = OrderedDict()
+
+    def __call__(self, token: str, now: float) -> SessionClaims:
+        with self._lock:
+            claims = self._claims.get(token)
+            if claims is not None:
+                self._claims.move_to_end(token)
+        if claims is not None:
+            return _within_age(claims, self._max_age, now)
+        claims = verify(token, self._secret, self._max_age, now)
+        with self._lock:
+            self._claims[token] = claims
+            while len(self._claims) > self._size:
+                self._claims.popitem(last=False)
+        return claims
 
 
 def short_id(token: str) -> str:

@@ -194,6 +194,30 @@ def test_every_plausible_forgery_is_decided_by_one_compare_digest_of_16_bytes(
     assert calls == [(tokens.MAC_SIZE, tokens.MAC_SIZE)] * 5
 
 
+def test_remembered_tokens_still_age_and_forgeries_of_them_get_the_full_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[int] = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b))
+    verified = tokens.Verified(SECRET, DAY, size=2)
+    token = tokens.issue(typical(), SECRET)
+    assert verified(token, NOW) == verified(token, NOW + 10) == typical()
+    assert len(compared) == 1  # the second request skipped the HMAC ...
+    with pytest.raises(InvalidToken):
+        verified(token, NOW + DAY + 1)  # ... never the age
+    for position in (0, len(raw_bytes(token)) - 1):  # one byte off: a stranger to the memory
+        with pytest.raises(InvalidToken):
+            verified(forged(token, position), NOW)
+    assert len(compared) == 3
+    others = [tokens.issue(typical(nonce=bytes([n]) * 8), SECRET) for n in (1, 2)]
+    for other in others:  # the memory is bounded: the oldest goes first
+        verified(other, NOW)
+    verified(token, NOW)
+    assert len(compared) == 6
+    with pytest.raises(InvalidToken):
+        tokens.Verified(OTHER_SECRET, DAY)(token, NOW)
+
+
 def batch_seconds(token: str, batch: int = 100) -> float:
     started = time.perf_counter()
     for _ in range(batch):
