@@ -1,8 +1,9 @@
 """Row 6: session churn, and what a session costs hlsd itself.
 
-a), b) Sessions created and stopped per second: ``POST /api/v1/sessions`` (copy, a short
-   clip) then ``DELETE`` (204 once FFmpeg is gone and its files deleted), by one client
-   and by four at once. Bounded by a count and by time.
+a), b) Viewers who open and leave, per second: ``POST /api/v1/sessions`` (copy, a short
+   clip), segment 0 read (a session starts FFmpeg at its first segment request), then
+   ``DELETE`` (204 once FFmpeg is gone and its files deleted), by one client and by four
+   at once. Bounded by a count and by time.
 c) Threads, RSS and open fds of the hlsd process (FFmpeg excluded: other processes) per
    open session that no one reads (its FFmpeg paused ahead of the player, or done),
    measured at 0 and at N sessions.
@@ -33,9 +34,9 @@ def run(bench: Bench) -> list[Line]:
                       idle_timeout=IDLE_TIMEOUT) as server:
         port = hlsd.port(server)
         _churn(port, clip.media_id, 2, MAX_SECONDS)  # warm-up: probe cache, imports
-        lines = [_rate("6a", "churn: create + delete, 1 client", port, clip.media_id, 1,
+        lines = [_rate("6a", "churn: create, segment 0, delete; 1 client", port, clip.media_id, 1,
                        bench.pick(300, 30)),
-                 _rate("6b", f"churn: create + delete, {CLIENTS} clients", port, clip.media_id,
+                 _rate("6b", f"churn: create, segment 0, delete; {CLIENTS} clients", port, clip.media_id,
                        CLIENTS, bench.pick(600, 60))]
         lines += _overhead(server, port, clip.media_id, sessions)
     return lines
@@ -70,7 +71,9 @@ def _churn(port: int, media_id: str, count: int, max_seconds: float) -> int:
             if now() >= deadline:
                 break
             try:
-                hlsd.delete_session(client, hlsd.open_session(client, media_id, PROFILE))
+                session_id = hlsd.open_session(client, media_id, PROFILE)
+                expect(client.get(hlsd.segment_path(session_id, PROFILE, 0)), 200, "segment 0")
+                hlsd.delete_session(client, session_id)
             except (RuntimeError, OSError):
                 continue
             done += 1
@@ -104,6 +107,8 @@ def _overhead(server: Server, port: int, media_id: str, count: int) -> list[Line
     with Client(port) as client:
         runs_before = hlsd.first_segment_metric(client)[1]
         ids = [hlsd.open_session(client, media_id, PROFILE) for _ in range(count)]
+        for session_id in ids:  # as each one's player would: its first segment request
+            hlsd.start_ffmpeg(client, session_id, PROFILE)
         wait_until(lambda: _all_paused(client, server, runs_before + count), 60, 0.1,
                    "ffmpeg runs paused or done")
         opened = Usage.of(server.pid)

@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import secrets
+import socket
 import statistics
 import subprocess
 import urllib.parse
@@ -135,6 +136,16 @@ def ffmpeg_pid(client: Client, session_id: str, timeout: float = 10.0) -> int:
                       0.005, f"session {session_id} ffmpeg")
 
 
+def start_ffmpeg(client: Client, session_id: str, profile: str, timeout: float = 10.0) -> int:
+    """What a player's first segment request does to a new session: its FFmpeg starts.
+    The request goes on a connection of its own, dropped once FFmpeg runs, so a fake
+    FFmpeg that never makes a segment holds nothing up. The FFmpeg pid."""
+    with socket.create_connection(("127.0.0.1", client.port), timeout=timeout) as kick:
+        kick.sendall(f"GET {segment_path(session_id, profile, 0)} HTTP/1.1\r\n"
+                     "Host: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        return ffmpeg_pid(client, session_id, timeout)
+
+
 def segment_path(session_id: str, profile: str, number: int) -> str:
     return f"/hls/{session_id}/{profile}/{number}.ts"
 
@@ -162,9 +173,10 @@ def first_segment_over_http(client: Client, media_id: str, profile: str) -> tupl
     """
     master = expect(client.get(master_path(media_id, profile)), 200, "master")
     session_id = master.headers["X-Session-Id"]
-    variant = expect(client.get(_variant_uri(master.body.decode(), profile)), 200, "variant")
+    variant_path = _variant_uri(master.body.decode(), profile)
+    variant = expect(client.get(variant_path), 200, "variant")
     first = next(line for line in variant.body.decode().splitlines() if line and not line.startswith("#"))
-    segment = expect(client.get(first), 200, "segment 0")
+    segment = expect(client.get(urllib.parse.urljoin(variant_path, first)), 200, "segment 0")  # a relative URI
     return session_id, segment_phases(master, variant, segment), segment.body
 
 

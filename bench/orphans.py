@@ -74,7 +74,7 @@ def _start_sessions(server: Server, media_id: str) -> list[int]:
         for _ in range(SESSIONS):
             session_id = expect(client.get(hlsd.master_path(media_id, PROFILE)), 200,
                                 "master").headers["X-Session-Id"]
-            pids.append(hlsd.ffmpeg_pid(client, session_id))
+            pids.append(hlsd.start_ffmpeg(client, session_id, PROFILE))
     return pids
 
 

@@ -17,7 +17,7 @@ import statistics
 import psutil
 
 from bench import clips, ffmpeg_alone, hlsd
-from bench.common import REPO, Bench, Client, Line, Stats, Target, expect
+from bench.common import REPO, Bench, Client, Line, Stats, Target, expect, wait_until
 from bench.ffmpeg_alone import Recipe
 
 COOPERATIVE_RUNS = ((clips.LONG, "copy"), (clips.SHORT, "720p"))
@@ -75,8 +75,17 @@ def _ignoring_sigterm(bench: Bench) -> Line:
             with Client(port) as client:
                 session_id = expect(client.get(hlsd.master_path(clip.media_id, "copy")), 200,
                                     "master").headers["X-Session-Id"]
-                pid = hlsd.ffmpeg_pid(client, session_id)
+                pid = hlsd.start_ffmpeg(client, session_id, "copy")
+                # Its trap is set once the script has exec'd sleep: only then does it ignore SIGTERM.
+                wait_until(lambda: _name(pid) == "sleep", 5.0, 0.002, "the fake FFmpeg's trap")
                 stops.append(hlsd.delete_session(client, session_id))
                 survivors += psutil.pid_exists(pid)
     return Line("3c", "stop, FFmpeg ignoring SIGTERM", "s", Stats(tuple(stops)), target=STUBBORN,
                 errors=survivors, note=f"kill_grace {KILL_GRACE:g} s")
+
+
+def _name(pid: int) -> str:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.NoSuchProcess:
+        return "gone"
