@@ -11,16 +11,14 @@ one at a time, a scan never has more than one of them running.
 A callable that raises counts as an error for that file and the scan goes on; the file
 is tried again on the next scan. ``should_stop()`` is asked between files.
 
-``LibraryScanner`` runs ``scan`` on its own thread at start and every ``interval``
-seconds, and keeps the latest ``ScanProgress`` for the log, the library page and
-``hlsctl scan``.
+hlsd scans from the ``actors.scanner.Scanner`` actor, one file per message
+(``begin_pass``, then ``visit_file`` for each); ``scan`` is the same pass in one call.
 """
 from __future__ import annotations
 
 import logging
 import os
 import stat as stat_mode
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -151,58 +149,3 @@ def visit_file(index: MediaIndex, root: Path, media_id: str, stat: os.stat_resul
             errors += 1
     return replace(state, done=state.done + 1, bytes_done=state.bytes_done + stat.st_size,
                    current=media_id, indexed=indexed, errors=errors)
-
-
-class LibraryScanner:
-    """Runs ``scan`` on one thread at start and every ``interval`` s until ``stop()``."""
-
-    def __init__(self, root: Path, index: MediaIndex, probe: Probe,
-                 keyframes: KeyframeReader, poster: PosterMaker, interval: float) -> None:
-        self._args = (root, index, probe, keyframes, poster)
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._latest: ScanProgress | None = None
-        self._thread = threading.Thread(target=self._loop, name="library-scan", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float) -> bool:
-        """Ask the scan to stop after its current file; True when the thread has ended."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def scan_now(self) -> None:
-        """Start the next pass without waiting for the interval."""
-        self._wake.set()
-
-    def progress(self) -> ScanProgress | None:
-        """The latest progress (of the running pass, or of the last one)."""
-        with self._lock:
-            return self._latest
-
-    def _report(self, progress: ScanProgress) -> None:
-        with self._lock:
-            previous, self._latest = self._latest, progress
-        decile = int(progress.fraction * 10)
-        new_pass = previous is None or previous.started != progress.started
-        if progress.current and (new_pass or decile > int(previous.fraction * 10)):
-            log.info("library scan: %d%% (%d/%d files), at %s", decile * 10, progress.done,
-                     progress.total, progress.current)
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                final = scan(*self._args, self._report, self._stopping.is_set)
-                log.info("library scan: %d files, %d indexed, %d removed, %d errors in %.1fs",
-                         final.total, final.indexed, final.removed, final.errors,
-                         time.time() - final.started)
-            except Exception:  # the next pass tries again
-                log.exception("library scan failed")
-            self._wake.wait(self._interval)
-            self._wake.clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from actors.media.index import MediaIndex, Stamp
-from actors.media.scan import LibraryScanner, ScanProgress, scan
+from actors.media.scan import ScanProgress, scan
 from tests.helpers import ffmpeg_tools
 from tests.helpers.ffmpeg_tools import remux
 from tests.helpers.media import make_clip
@@ -172,20 +171,3 @@ def test_should_stop_is_asked_between_files(small: Path, index: MediaIndex) -> N
     tools = Tools()
     final = tools.scan(small, index, should_stop=lambda: len(tools.files("probe")) >= 3)
     assert not final.finished and final.done == 3 and len(index.media_ids()) == 3
-
-
-def test_the_scanner_thread_scans_at_start_and_stops(small: Path, index: MediaIndex) -> None:
-    finished = threading.Event()
-    scanner = LibraryScanner(small, index, ffmpeg_tools.probe, ffmpeg_tools.keyframes,
-                             ffmpeg_tools.poster, interval=3600)
-    scanner.start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not finished.is_set():
-            progress = scanner.progress()
-            if progress is not None and progress.finished:
-                finished.set()
-            finished.wait(0.05)
-    finally:
-        assert scanner.stop(timeout=30)
-    assert finished.is_set() and index.media_ids() == ids(small)
