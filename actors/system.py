@@ -293,6 +293,7 @@ class HlsSystem:
         if boundaries is None:
             raise NotFound(f"session {tokens.short_id(session_id)} has no profile {profile!r}")
         self._beat(session_id, ref, Heartbeat())
+        # The grid is in the key: a file version's keyframes may come from two sources.
         key = (plan.media_id, RunKind.VIDEO.value, profile, boundaries)
         return self.playlists.media_playlist(key, boundaries, segment_name)
 
@@ -322,8 +323,7 @@ class HlsSystem:
 
     def _beat(self, session_id: str, ref: pykka.ActorRef[Any], beat: Heartbeat) -> None:
         self._tell(session_id, beat, ref=ref)
-        plan = self.runtime.directory.plan(session_id)
-        if beat.position is not None and plan is not None:
+        if beat.position is not None and (plan := self.runtime.directory.plan(session_id)):
             self.runtime.index.set_position(plan.media_id, beat.position)
 
     def scan_now(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import select
 import signal
 import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -239,6 +240,17 @@ def wait_reaped(pid: int, timeout: float) -> float | None:
 
 
 # --- processes ------------------------------------------------------------------------
+
+def end_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM by its pid, wait ``grace``, then SIGKILL: for a server the bench started."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace)
+
 
 def become_subreaper() -> None:
     """Orphans of a SIGKILLed hlsd come back to this process, to be counted and reaped."""

@@ -29,6 +29,7 @@ from bench.common import (
     Target,
     accepts,
     die_with_parent,
+    end_process,
     expect,
     side_by_side,
     wait_until,
@@ -156,13 +157,7 @@ def nginx(home: Path) -> Iterator[int]:
         wait_until(lambda: _listening(port, process, home), NGINX_START_TIMEOUT, 0.02, "nginx listening")
         yield port
     finally:
-        if process.poll() is None:
-            process.terminate()  # SIGTERM by pid: nginx's fast shutdown
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        end_process(process)  # SIGTERM by pid: nginx's fast shutdown
 
 
 def _listening(port: int, process: subprocess.Popen[bytes], home: Path) -> bool:

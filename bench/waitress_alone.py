@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.common import REPO, accepts, die_with_parent, wait_until
+from bench.common import REPO, accepts, die_with_parent, end_process, wait_until
+from bench.hlsd import PRODUCTION_INI
 from tests.helpers.front import free_port
 
 BODY_ENV = "HLSD_BENCH_BODY"
 START_TIMEOUT = 10.0
-PRODUCTION_INI = REPO / "config" / "production.ini"
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -52,13 +52,7 @@ def serving(body: Path) -> Iterator[int]:
         wait_until(lambda: _listening(port, process), START_TIMEOUT, 0.02, "waitress listening")
         yield port
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        end_process(process)
 
 
 def _listening(port: int, process: subprocess.Popen[bytes]) -> bool:

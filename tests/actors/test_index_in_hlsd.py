@@ -11,7 +11,6 @@ import contextlib
 import os
 import resource
 import sqlite3
-import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -19,18 +18,15 @@ import pytest
 
 from actors.media.index import Stamp
 from actors.system import HlsSystem
-from tests.helpers.media import FFPROBE, make_clip
+from tests.helpers import ffmpeg_tools
+from tests.helpers.media import make_clip
 from tests.helpers.runtime import settings_for
 from tests.helpers.server import wait_for_scan
 
 
 @pytest.fixture
 def counting_ffprobe(tmp_path: Path) -> tuple[Path, Path]:
-    log = tmp_path / "ffprobe-runs.log"
-    script = tmp_path / "ffprobe-counting"
-    script.write_text(f'#!/bin/sh\necho "$(nice) $*" >> "{log}"\nexec {FFPROBE} "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script, log
+    return ffmpeg_tools.counting_ffprobe(tmp_path)
 
 
 def runs(log: Path, *, scan: bool | None = None) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,15 @@ def remux(source: Path, target: Path, *options: str) -> Path:
           "-protocol_whitelist", "file", "-i", f"file:{source}", "-map", "0", "-c", "copy",
           *options, str(target)])
     return target
+
+
+def counting_ffprobe(folder: Path, delay: float = 0.0) -> tuple[Path, Path]:
+    """An ffprobe in ``folder`` that logs each run as one line, ``<niceness> <arguments>``,
+    then (after ``delay`` s, so that callers can overlap) runs the real one: the script
+    and its log."""
+    log = folder / "ffprobe-runs.log"
+    script = folder / "ffprobe-counting"
+    script.write_text(f'#!/bin/sh\necho "$(nice) $*" >> "{log}"\nsleep {delay:g}\n'
+                      f'exec {FFPROBE} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, log

@@ -221,7 +221,7 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
 @contextmanager
 def served(base: Path, fill: Callable[[Path], object], **overrides: Any) -> Iterator[Server]:
     """A real hlsd over ``base/media``, which ``fill`` writes; when the block ends, the
-    server is stopped and nothing it spawned may be left."""
+    server is stopped (SIGTERM, and it must exit 0) and nothing it spawned may be left."""
     media = base / "media"
     media.mkdir()
     fill(media)
@@ -229,7 +229,7 @@ def served(base: Path, fill: Callable[[Path], object], **overrides: Any) -> Iter
     try:
         yield server
     finally:
-        server.stop()
+        assert server.stop() == 0
         assert not spawned(server.work_dir)
 
 

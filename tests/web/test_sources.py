@@ -8,12 +8,13 @@ import json
 import re
 import subprocess
 import urllib.parse
+from pathlib import Path
 from typing import Iterator
 
 import m3u8
 import pytest
 
-from tests.helpers.server import Server, spawned, start_server
+from tests.helpers.server import Server, served
 from tests.helpers.track_clips import FFMPEG, FFPROBE, make_video
 
 pytestmark = pytest.mark.slow
@@ -22,19 +23,20 @@ KINDS = {"interlaced": "interlaced.ts", "pq": "pq.mkv", "rotated": "rotated.mp4"
          "yuv444": "yuv444.mp4", "10bit": "10bit.mp4"}
 
 
+PROFILES = "\n240p 240 400 64\n120p 120 200 64\ncopy copy"
+
+
+def make_sources(media: Path, seconds: float) -> None:
+    """One short file of each kind in ``KINDS``."""
+    for kind in KINDS:
+        assert make_video(media, kind, seconds=seconds).name == KINDS[kind]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("sources")
-    media = base / "media"
-    media.mkdir()
-    for kind in KINDS:
-        assert make_video(media, kind, seconds=4).name == KINDS[kind]
-    started = start_server(base, media, profiles="\n240p 240 400 64\n120p 120 200 64\ncopy copy")
-    try:
+    with served(tmp_path_factory.mktemp("sources"), lambda media: make_sources(media, 4),
+                profiles=PROFILES) as started:
         yield started
-    finally:
-        started.stop()
-        assert not spawned(started.work_dir)
 
 
 def _idet(url: str) -> dict[str, int]:

@@ -11,10 +11,9 @@ from typing import Iterator
 import m3u8
 import pytest
 
-from tests.helpers.server import Server, spawned, start_server
-from tests.helpers.track_clips import make_video
+from tests.helpers.server import Server, served
 from tests.web.test_browser import PLAY_TIMEOUT_MS, browser, playwright  # noqa: F401 (fixtures)
-from tests.web.test_sources import KINDS
+from tests.web.test_sources import KINDS, PROFILES, make_sources
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 VIDEO = "document.getElementById('video')"
@@ -47,17 +46,9 @@ PLAYING = f"""(() => {{
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("sources-browser")
-    media = base / "media"
-    media.mkdir()
-    for kind in KINDS:
-        assert make_video(media, kind, seconds=SECONDS).name == KINDS[kind]
-    started = start_server(base, media, profiles="\n240p 240 400 64\n120p 120 200 64\ncopy copy")
-    try:
+    with served(tmp_path_factory.mktemp("sources-browser"), lambda media: make_sources(media, SECONDS),
+                profiles=PROFILES) as started:
         yield started
-    finally:
-        assert started.stop() == 0
-        assert not spawned(started.work_dir)
 
 
 def _announced(server: Server, master_path: str) -> dict[str, tuple[int, int]]:

@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Page
 
-from tests.helpers.server import Server, spawned, start_server
+from tests.helpers.server import Server, served
 from tests.helpers.track_clips import make_film
 from tests.web.test_browser import PLAY_TIMEOUT_MS, browser, playwright  # noqa: F401 (fixtures)
 
@@ -17,16 +17,9 @@ VIDEO = "document.getElementById('video')"
 
 @pytest.fixture(scope="module")
 def film_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("tracks-browser")
-    media = base / "media"
-    media.mkdir()
-    make_film(media, seconds=30)
-    server = start_server(base, media, profiles="\n240p 240 400 96\n180p 180 300 96\ncopy copy")
-    try:
+    with served(tmp_path_factory.mktemp("tracks-browser"), lambda media: make_film(media, seconds=30),
+                profiles="\n240p 240 400 96\n180p 180 300 96\ncopy copy") as server:
         yield server
-    finally:
-        assert server.stop() == 0
-        assert not spawned(server.work_dir)
 
 
 def _play(page: Page, server: Server, requests: list[str]) -> None:

@@ -41,6 +41,11 @@ def exits(journal: Journal) -> list[tuple[ExitKind, str]]:
     return [(event[2], event[3]) for event in journal.events if event[0] == "exited"]
 
 
+def wait_parent_told(journal: Journal) -> None:
+    """Until the parent has journaled a ChildExited."""
+    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+
+
 # --- one cleanup path ------------------------------------------------------------------
 
 def test_stopped_actor_cleans_up_once_and_tells_its_parent_shutdown(parent, journal):
@@ -48,7 +53,7 @@ def test_stopped_actor_cleans_up_once_and_tells_its_parent_shutdown(parent, jour
     assert ref.ask("ping", timeout=5) == "pong"
     ref.stop(timeout=5)
     assert wait_exit(ref, 5)
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert cleanups(journal) == [ExitKind.SHUTDOWN]
     assert [kind for kind, _ in exits(journal)] == [ExitKind.SHUTDOWN]
 
@@ -58,7 +63,7 @@ def test_actor_crashing_in_a_tell_handler_cleans_up_once_and_tells_its_parent_cr
     ref.tell(Crash("boom in handler"))
     wait_dead(ref)
     assert wait_exit(ref, 5)
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert cleanups(journal) == [ExitKind.CRASH]
     [(kind, detail)] = exits(journal)
     assert kind is ExitKind.CRASH
@@ -69,7 +74,7 @@ def test_actor_failing_in_on_start_cleans_up_once_and_tells_its_parent_crash(par
     ref = start_worker(parent, journal, fail_start=True)
     wait_dead(ref)
     assert wait_exit(ref, 5)
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert journal.count("start", "w") == 1
     assert cleanups(journal) == [ExitKind.CRASH]
     [(kind, detail)] = exits(journal)
@@ -82,7 +87,7 @@ def test_actor_ending_itself_normally_tells_its_parent_normal(parent, journal):
     ref.tell(Finish())
     wait_dead(ref)
     assert wait_exit(ref, 5)
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert cleanups(journal) == [ExitKind.NORMAL]
     assert [kind for kind, _ in exits(journal)] == [ExitKind.NORMAL]
 
@@ -92,7 +97,7 @@ def test_stop_after_a_crash_does_not_run_cleanup_again(parent, journal):
     ref.tell(Crash())
     assert wait_exit(ref, 5)
     ref.stop(block=False)  # answered "already dead"; no second cleanup
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert cleanups(journal) == [ExitKind.CRASH]
     assert len(exits(journal)) == 1
 
@@ -104,7 +109,7 @@ def test_an_error_in_an_ask_goes_to_the_caller_and_the_actor_lives_on(parent, jo
     assert ref.ask("ping", timeout=5) == "pong"
     assert cleanups(journal) == []
     ref.stop()
-    journal.wait_for(lambda events: any(e[0] == "exited" for e in events))
+    wait_parent_told(journal)
     assert cleanups(journal) == [ExitKind.SHUTDOWN]
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from actors.media import AudioStream, MediaInfo, Prober
 from actors.errors import HlsError as MediaError, NotFound, NotMedia, Unplayable
-from tests.helpers.media import FFMPEG, FFPROBE, make_clip
+from tests.helpers import ffmpeg_tools
+from tests.helpers.media import FFMPEG, make_clip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,10 +62,7 @@ def test_probe_of_a_container_without_index_counts_the_bytes(prober, clip720, me
 @pytest.fixture
 def counting_ffprobe(tmp_path: Path) -> tuple[str, Path]:
     """An ffprobe that logs each run and is slow enough for callers to overlap."""
-    log = tmp_path / "runs.log"
-    script = tmp_path / "ffprobe"
-    script.write_text(f'#!/bin/sh\necho run >> "{log}"\nsleep 0.3\nexec {FFPROBE} "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    script, log = ffmpeg_tools.counting_ffprobe(tmp_path, delay=0.3)
     return str(script), log
 
 
