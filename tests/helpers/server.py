@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import ctypes
+import json
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from pyramid.paster import get_appsettings
 from webtest import TestApp
 
 from actors import ffmpeg
+from actors.settings import CONVERTERS
 from tests.helpers.media import make_clip
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -171,6 +173,19 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_for_scan(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+        """Until the library scan's first pass has finished (bounded): its progress then.
+        Its ffprobe and poster runs are children of the server, so a test that counts
+        FFmpeg processes starts from none."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, _, body = self.get("/api/v1/scan")
+            progress = json.loads(body) if status == 200 else {}
+            if progress.get("pass", 0) >= 1 and not progress["running"]:
+                return progress
+            time.sleep(0.05)  # the scan reports by polling only
+        raise AssertionError(f"the start-up library scan did not finish within {timeout} s:\n{self.output()}")
+
 
 def ffmpeg_children(pid: int | None = None) -> list[psutil.Process]:
     """FFmpeg processes among the descendants of ``pid`` (this process by default)."""
@@ -215,6 +230,8 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
                                    preexec_fn=_die_with_parent)
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
     started.url = _wait_for_url(started, time.monotonic() + timeout)
+    if scans(settings):
+        started.wait_for_scan(timeout)
     return started
 
 
@@ -248,12 +265,19 @@ def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:
         serving = SERVING.search(server.log.read_bytes()[offset:].decode(errors="replace"))
         if serving:
             again.url = serving.group(1)
+            if scans(get_appsettings(str(server.ini))):
+                again.wait_for_scan(max(deadline - time.monotonic(), 1.0))
             return again
         if process.poll() is not None:
             raise AssertionError(f"hlsd exited with {process.returncode}:\n{again.output()}")
         time.sleep(0.05)  # polling a log file: there is nothing to wait on
     again.kill()
     raise AssertionError(f"hlsd did not start again within the deadline:\n{again.output()}")
+
+
+def scans(settings: dict[str, str]) -> bool:
+    """Whether a server with these settings runs the library scan."""
+    return CONVERTERS["scan"](settings.get("hls.scan", "true"))
 
 
 def _wait_for_url(server: Server, deadline: float) -> str:

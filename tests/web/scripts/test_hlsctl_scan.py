@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -27,18 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         started.stop()
 
 
-def start_up_pass_done(server: Server, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = json.loads(server.get("/api/v1/scan")[2])
-        if progress["pass"] >= 1 and not progress["running"]:
-            return progress
-        time.sleep(0.05)
-    raise AssertionError("the start-up scan did not finish")
-
-
 def test_scan_json_reports_the_pass_it_started(server: Server, capsys) -> None:
-    before = start_up_pass_done(server)
+    before = server.wait_for_scan()
     assert before["done"] == before["total"] == 3
     assert main(["--url", server.url, "scan", "--json", "--wait", "60"]) == EXIT_OK
     final = json.loads(capsys.readouterr().out)
