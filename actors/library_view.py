@@ -4,7 +4,8 @@
 query, every file under it whose id contains the query), its subfolders, where each
 viewer stopped and the scan's progress: a few indexed SQLite reads, whatever the size of
 the library. Files the scan has not reached yet appear once it has. ``poster(media_id)``
-is the poster file of the current version of a file, or None.
+is the poster file of the current version of a file, or None. ``listing()`` is the flat
+``GET /media`` list.
 """
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ class LibraryView:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every media file the prober accepts, as SPEC's ``GET /media`` entries (less
+        the URLs, which are the web layer's); probes what the index does not hold."""
+        entries, root = [], self.runtime.settings.media_root
+        for media_id in media.list_media(root):
+            try:
+                info = self.runtime.prober.probe(media.resolve_media(root, media_id))
+            except HlsError:
+                continue
+            entries.append(library_entry(media_id, info))
+        return entries
 
     def page(self, folder: str = "", query: str = "") -> dict[str, Any]:
         folder, query = folder.strip("/"), query.strip()

@@ -135,6 +135,15 @@ class RequestSegment:
 
 
 @dataclass(frozen=True)
+class SegmentServed:
+    """Web -> session: a web thread served segment ``number`` from the session's
+    ``ReadyBoard`` itself; the session counts it as the request it was."""
+
+    profile: str
+    number: int
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """Web -> session: the player is alive (every request is one)."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import pykka
 
@@ -66,6 +67,27 @@ class Run:
         if self.suspended and (waiting or ahead <= pause_ahead // 2):
             return False
         return None
+
+
+_NOTHING: Mapping[int, str] = MappingProxyType({})
+
+
+class ReadyBoard:
+    """The segments a session's video run has made, for the web threads to open without
+    asking the session (which then hears of the request by a tell). The session is the
+    only writer: each change of its run's segments publishes a new frozen copy (a few
+    dozen entries, once per segment made); a web thread reads one reference, atomic
+    under the GIL. No lock, no message, and no actor state shared."""
+
+    def __init__(self) -> None:
+        self._shown: tuple[str | None, Mapping[int, str]] = (None, _NOTHING)
+
+    def show(self, run: Run | None) -> None:
+        self._shown = (run.profile, MappingProxyType(dict(run.ready))) if run else (None, _NOTHING)
+
+    def path(self, profile: str, number: int) -> str | None:
+        shown, ready = self._shown
+        return ready.get(number) if shown == profile else None
 
 
 @dataclass

@@ -19,21 +19,23 @@ from actors.media import Plan, Prober
 from actors.media.index import MediaIndex
 from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
+from actors.runs import ReadyBoard
 from actors.settings import INDEX_NAME, Settings
 
 
 @dataclass
 class SessionDirectory:
-    """Session id -> (ActorRef, Plan), for the web threads (like Pykka's ActorRegistry: a
-    lock, no messages). A session registers itself when created (a restarted one replaces
-    its predecessor) and leaves in its cleanup."""
+    """Session id -> (ActorRef, Plan, ReadyBoard), for the web threads (like Pykka's
+    ActorRegistry: a lock, no messages). A session registers itself when created (a
+    restarted one replaces its predecessor) and leaves in its cleanup."""
 
-    _refs: dict[str, tuple[pykka.ActorRef[Any], Plan]] = field(default_factory=dict)
+    _refs: dict[str, tuple[pykka.ActorRef[Any], Plan, ReadyBoard]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def register(self, session_id: str, ref: pykka.ActorRef[Any], plan: Plan) -> None:
+    def register(self, session_id: str, ref: pykka.ActorRef[Any], plan: Plan,
+                 board: ReadyBoard | None = None) -> None:
         with self._lock:
-            self._refs[session_id] = (ref, plan)
+            self._refs[session_id] = (ref, plan, board or ReadyBoard())
 
     def unregister(self, session_id: str, ref: pykka.ActorRef[Any]) -> None:
         with self._lock:
@@ -49,6 +51,12 @@ class SessionDirectory:
         with self._lock:
             entry = self._refs.get(session_id)
         return entry[1] if entry else None
+
+    def ready(self, session_id: str, ref: pykka.ActorRef[Any], profile: str, number: int) -> str | None:
+        """The file of a segment the session ``ref`` has made, if it shows one."""
+        with self._lock:
+            entry = self._refs.get(session_id)
+        return entry[2].path(profile, number) if entry and entry[0] is ref else None
 
     def ids(self) -> list[str]:
         with self._lock:

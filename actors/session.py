@@ -5,26 +5,25 @@ holding the current transcoder; the segments that transcoder has announced; the
 requests waiting for a segment (deferred replies, each bounded by a ``SegmentWait``
 timer); the idle deadline (a timer re-armed by every request).
 
-Takes: ``RequestSegment``, ``Heartbeat``, ``StopSession``, ``GetState``, ``InjectFault``
-from the web; ``TranscoderReady``, ``SegmentReady``, ``RunFinished`` from transcoders;
-``ChildExited`` from its supervisor; timeouts ``Timer.IDLE``, ``Timer.EXPIRE``, ``Timer.SWITCH``,
-``SegmentWait``.
+Takes: ``RequestSegment``, ``SegmentServed``, ``Heartbeat``, ``StopSession``, ``GetState``,
+``InjectFault`` from the web; ``TranscoderReady``, ``SegmentReady``, ``RunFinished`` from
+transcoders; ``ChildExited`` from its supervisor; timeouts ``Timer.IDLE``, ``Timer.EXPIRE``,
+``Timer.SWITCH``, ``SegmentWait``.
 
-Playback rules: a ready segment is answered at once (with an open file, so a later
-delete cannot tear it); one the running FFmpeg will reach soon is waited for; any
-other is a seek: a new run (a new transcoder actor, a new FFmpeg, a new dir) starts at
-it while the old run stops by itself. Requests arriving together for nearby segments
-join the new run rather than start more. Switching rendition is bounded (``SwitchHold``,
-timer ``switch``). Idle for ``hls.idle_timeout``: the run stops, the session stays
-resumable for ``hls.resume_window``. A transcoder far ahead of the
-player is suspended and resumed when the player catches up.
+Playback rules: a ready segment is answered at once (an open file, so a later delete
+cannot tear it), by the web thread itself from the session's ``ReadyBoard``, which then
+tells the session (``SegmentServed``); one the running FFmpeg will reach soon is waited
+for; any other is a seek: a new run (a new transcoder, FFmpeg and dir) starts at it while
+the old run stops by itself. Requests arriving together for nearby segments join the new
+run. Switching rendition is bounded (``SwitchHold``, timer ``switch``). Idle for
+``hls.idle_timeout``: the run stops, the session stays resumable for ``hls.resume_window``.
+A transcoder far ahead of the player is suspended and resumed when the player nears.
 
 Guarantees when it dies, whatever the cause: its supervisor, hence every transcoder and
 FFmpeg and run dir of the session, is stopped before ``cleanup`` returns; every waiting
 request gets an answer; the session leaves the directory.
 
-Its reports and injected faults: ``actors.session_report``; audio and subtitle runs:
-``actors.track_runs``.
+Reports and injected faults: ``actors.session_report``; audio, subtitle runs: ``actors.track_runs``.
 """
 from __future__ import annotations
 
@@ -43,8 +42,9 @@ from actors.kernel import (NORMAL, ChildExited, ChildSpec, Exit, ExitKind, Link,
                            Supervisor, SupervisorFlags, stop_child, tell_if_alive)
 from actors.messages import (Begin, FfmpegStarted, GetState, Heartbeat, InjectFault,
                              RequestSegment, Resume, RunFinished, RunKind, SegmentReady,
-                             SegmentWait, StopRun, StopSession, Suspend, Timer, TranscoderReady)
-from actors.runs import TRANSITIONS, Run, SessionState, SwitchHold
+                             SegmentServed, SegmentWait, StopRun, StopSession, Suspend, Timer,
+                             TranscoderReady)
+from actors.runs import TRANSITIONS, ReadyBoard, Run, SessionState, SwitchHold
 from actors.runtime import Runtime
 from actors.session_report import SessionReport
 from actors.track_runs import TrackRuns
@@ -69,7 +69,8 @@ class Session(SessionReport, TrackRuns, LinkedActor):
         self.created = time.time()
         self.last_activity = time.monotonic()
         self.transcoders: pykka.ActorRef[Any] | None = None
-        self.run: Run | None = None
+        self.board = ReadyBoard()  # what ``run`` has made, for the web threads (a copy)
+        self.run = None
         self.runs_started = 0
         self.hold = SwitchHold()
         # Run ids must be unique in the instance, across restarts of this session too.
@@ -83,7 +84,17 @@ class Session(SessionReport, TrackRuns, LinkedActor):
         self.stop_cause = "shutdown"
         self.failure: HlsError | None = None  # why transcoding gave up: every waiter's answer
         self._init_track_runs()
-        runtime.directory.register(session_id, self.actor_ref, plan)
+        runtime.directory.register(session_id, self.actor_ref, plan, self.board)
+
+    @property
+    def run(self) -> Run | None:
+        """The current video run; the board shows it (and each change of its segments)."""
+        return self._run
+
+    @run.setter
+    def run(self, run: Run | None) -> None:
+        self._run = run
+        self.board.show(run)
 
     # --- life ---------------------------------------------------------------------------
 
@@ -100,6 +111,7 @@ class Session(SessionReport, TrackRuns, LinkedActor):
                                             timers=self.runtime.timers)
 
     def cleanup(self, exit: Exit) -> None:
+        self.board.show(None)  # web threads ask (and hear the end) from now on
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
         # Only a client's stop ends a wait for good; else retry: the token resumes the session.
@@ -140,6 +152,10 @@ class Session(SessionReport, TrackRuns, LinkedActor):
                     self._request(profile, number, reply)
                 else:
                     self._request_track(kind, profile, number, reply)
+            case SegmentServed(number=number):  # what ``_request`` does for a ready one
+                self._activity()
+                self.read_head = number
+                self._pace()
             case Heartbeat(position=position, paused=paused):
                 self._activity()
                 self._heartbeat(position, paused)
@@ -294,6 +310,7 @@ class Session(SessionReport, TrackRuns, LinkedActor):
             self.runtime.metrics.restarts.inc()
             run.restart(f"{self.run_prefix}-{self.runs_started}r{self.restarts}",
                         self._resume_point(run))
+            self.board.show(run)
         run.ref = ref
         self.machine.to(SessionState.PLAYING)
         tell_if_alive(ref, Begin(run.id, run.profile, run.start))
@@ -317,6 +334,7 @@ class Session(SessionReport, TrackRuns, LinkedActor):
             self._answer(reply, number, path)
         self.disarm(key)
         self._forget_behind(run)
+        self.board.show(run)
         self._pace()
 
     def _forget_behind(self, run: Run) -> None:

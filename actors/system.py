@@ -3,15 +3,16 @@ actors share (``actors.runtime``), and is the facade the web layer calls.
 
 ``HlsSystem`` methods run on the caller's thread (a waitress thread): they validate,
 probe media (blocking work stays out of the actors), then send one message and wait
-for its reply with a deadline. They raise the ``actors.errors`` family; the web layer
-turns each kind into a status. URLs are the web layer's: playlists take URI builders.
+for its reply with a deadline (a segment already made is opened from the session's
+``ReadyBoard`` instead, and the session told). They raise the ``actors.errors`` family;
+the web layer turns each kind into a status. URLs are the web layer's: playlists take
+URI builders. The tree and faults: ``actors.operators``.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import logging
-import signal
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -20,18 +21,17 @@ from typing import Any, BinaryIO, Callable, NoReturn
 import pykka
 
 from actors import accel, ffmpeg, media, tokens
-from actors.errors import HlsError, Invalid, NotFound, Unavailable
-from actors.faults import FAULTS
-from actors.kernel import (ChildSpec, Crash, Link, Restart, StartChild, Supervisor,
-                           WhichChildren, snapshot, stop_child)
-from actors.messages import (GetState, Heartbeat, InjectFault, RequestSegment, RunKind, ScanNow,
+from actors.errors import HlsError, NotFound, Unavailable
+from actors.kernel import ChildSpec, Link, Restart, StartChild, Supervisor, WhichChildren, stop_child
+from actors.messages import (GetState, Heartbeat, RequestSegment, RunKind, ScanNow, SegmentServed,
                              StopSession)
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.session import Session
 from actors.settings import Settings
-from actors.tree import ROOT_FLAGS, SESSIONS, root_specs, tree_text
-from actors.library_view import LibraryView, library_entry
+from actors.tree import ROOT_FLAGS, SESSIONS, root_specs
+from actors.library_view import LibraryView
+from actors.operators import Operators
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ ASK_TIMEOUT = 5.0
 READY_WITHIN = 0.1
 
 
-class HlsSystem:
+class HlsSystem(Operators):
     """Starts and stops the actor tree; the web layer's only way into it."""
 
     def __init__(self, settings: Settings) -> None:
@@ -85,59 +85,7 @@ class HlsSystem:
     def alive(self) -> bool:
         return self.root is not None and self.root.is_alive()
 
-    def install_signal_handlers(self) -> None:
-        """SIGUSR1 writes the text tree to the log (from a short-lived thread: the handler
-        itself must not block the server's main loop)."""
-        def dump(signum: int, frame: Any) -> None:
-            threading.Thread(target=self.log_tree, name="hlsd-tree-dump").start()
-
-        signal.signal(signal.SIGUSR1, dump)
-
-    def log_tree(self) -> None:
-        log.warning("actor tree:\n%s", self.tree_text())
-
-    # --- operators -------------------------------------------------------------------------
-
-    def tree(self) -> dict[str, Any]:
-        return snapshot(self.root)
-
-    def tree_text(self) -> str:
-        return tree_text(self.tree())
-
-    def inject_fault(self, fault: str, session_id: str | None) -> dict[str, Any]:
-        if fault not in FAULTS:
-            raise Invalid(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
-        if fault == "crash_supervisor" and not session_id:
-            return self._crash_supervisor()
-        return {"fault": fault, **self._ask(session_id or self._any_session(), InjectFault(fault))}
-
-    def _any_session(self) -> str:
-        ids = self.runtime.directory.ids()
-        if not ids:
-            raise NotFound("no session to inject the fault into")
-        return ids[0]
-
-    def _crash_supervisor(self) -> dict[str, Any]:
-        try:
-            self._root_child(SESSIONS, "the sessions supervisor").tell(Crash("injected crash_supervisor"))
-        except pykka.ActorDeadError:
-            raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
-        return {"fault": "crash_supervisor", "target": "sessions",
-                "did": "raised an exception inside the sessions supervisor"}
-
-    # --- the library -------------------------------------------------------------------------
-
-    def library(self) -> list[dict[str, Any]]:
-        """Every media file the prober accepts, as SPEC's ``GET /media`` entries (less
-        the URLs, which are the web layer's)."""
-        entries = []
-        for media_id in media.list_media(self.settings.media_root):
-            try:
-                info = self.runtime.prober.probe(media.resolve_media(self.settings.media_root, media_id))
-            except HlsError:
-                continue
-            entries.append(library_entry(media_id, info))
-        return entries
+    # --- the library (its listing and page: ``library_view``) ---------------------------------
 
     def plan(self, media_id: str, profile: str | None, start: float,
              burn: int | None = None) -> media.Plan:
@@ -338,10 +286,13 @@ class HlsSystem:
         ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index.
         A segment not answered within ``READY_WITHIN`` (FFmpeg has not made it yet) waits
         inside ``waits``, the caller's bound on requests waiting at once."""
+        ref = self._session_ref(session_id)
         if kind is not RunKind.VIDEO:
             self._check_track(session_id, kind, int(profile), number)
+        elif (opened := self._made(session_id, ref, profile, number)) is not None:
+            return opened
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, RequestSegment(profile, number, reply, kind))
+        self._tell(session_id, RequestSegment(profile, number, reply, kind), ref=ref)
         try:
             return reply.get(timeout=READY_WITHIN)
         except pykka.Timeout:
@@ -351,6 +302,20 @@ class HlsSystem:
                 return reply.get(timeout=self.settings.segment_wait + 1.0 - READY_WITHIN)
             except pykka.Timeout:
                 raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
+
+    def _made(self, session_id: str, ref: pykka.ActorRef[Any], profile: str, number: int) -> BinaryIO | None:
+        """A segment the session's board shows, opened on this thread (the session hears of
+        the request by a tell); None if it is not made, or deleted since: the session answers."""
+        path = self.runtime.directory.ready(session_id, ref, profile, number)
+        if path is None:
+            return None
+        self._tell(session_id, SegmentServed(profile, number), ref=ref)
+        try:
+            opened = open(path, "rb")  # noqa: SIM115 (the caller closes it)
+        except OSError:
+            return None
+        self.runtime.metrics.segments.labels("served").inc()
+        return opened
 
     def segment_redirect(self, opened: BinaryIO) -> str | None:
         """With ``hls.accel_redirect``: the X-Accel-Redirect target of an open segment (a

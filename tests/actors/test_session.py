@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import m3u8
@@ -13,6 +15,8 @@ import pytest
 from actors import tokens
 from actors.errors import NotFound, SessionFailed, Unavailable
 from actors.errors import HlsError as MediaError, NotMedia, Unplayable
+from actors.runs import ReadyBoard, Run
+from actors.session import Session
 from actors.system import HlsSystem
 from tests.helpers.kernel import eventually
 from tests.helpers.media import make_clip
@@ -250,3 +254,84 @@ def test_segments_far_behind_the_player_are_deleted(start_system):
     eventually(lambda: system.session_state(session_id)["segments_ready"][:1] == [5])
     run_dir = leftover_runs(system.settings.work_dir)[0]
     assert not (run_dir / "0.ts").exists() and (run_dir / "7.ts").exists()
+
+
+# --- the ready board: made segments served without the session's round trip ---------------
+
+@dataclass(frozen=True)
+class Hold:
+    """Test -> session: keep the session's thread until ``release`` is set (bounded)."""
+
+    release: threading.Event
+
+
+@pytest.fixture
+def holdable(monkeypatch):
+    """Sessions that understand ``Hold``, to be kept busy on purpose."""
+    handle = Session.handle
+
+    def holding(self, message):
+        if isinstance(message, Hold):
+            return message.release.wait(10)
+        return handle(self, message)
+
+    monkeypatch.setattr(Session, "handle", holding)
+
+
+def test_a_made_segment_is_served_while_its_session_is_busy_and_counts_as_activity(start_system, holdable):
+    system = start_system(segment_wait=2)  # a request the session must answer fails long before the hold ends
+    session_id = system.open_session("movie.mp4", "copy")["id"]
+    read(system, session_id, "copy", 0)
+    eventually(lambda: 2 in system.session_state(session_id)["segments_ready"], timeout=30)
+    eventually(lambda: system.session_state(session_id)["idle"] >= 0.5, timeout=5)
+    release = threading.Event()
+    system.runtime.directory.lookup(session_id).tell(Hold(release))
+    try:
+        with system.segment(session_id, "copy", 2) as segment:  # before the session is free
+            data = segment.read()
+    finally:
+        release.set()
+    assert data[0] == 0x47 and len(data) % 188 == 0  # MPEG-TS packets
+    state = system.session_state(session_id)  # answered after the session heard of the request
+    assert state["idle"] < 0.5 and state["state"] == "playing"
+
+
+def test_a_made_segment_deleted_since_is_answered_by_the_session(start_system):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "copy")["id"]
+    read(system, session_id, "copy", 0)
+    eventually(lambda: 1 in system.session_state(session_id)["segments_ready"], timeout=30)
+    ref = system.runtime.directory.lookup(session_id)
+    Path(system.runtime.directory.ready(session_id, ref, "copy", 1)).unlink()
+    with pytest.raises(Unavailable) as vanished:
+        system.segment(session_id, "copy", 1)
+    assert "vanished" in str(vanished.value) and vanished.value.retry_in
+
+
+def test_a_stopped_session_shows_no_segment_to_the_web_threads(start_system):
+    system = start_system()
+    session_id = system.open_session("movie.mp4", "copy")["id"]
+    read(system, session_id, "copy", 0)
+    ref = system.runtime.directory.lookup(session_id)
+    assert system.runtime.directory.ready(session_id, ref, "copy", 0) is not None
+    system.stop_session(session_id)  # its files are deleted: its board is blank first
+    assert system.runtime.directory.ready(session_id, ref, "copy", 0) is None
+    assert not ref.is_alive()
+
+
+def test_the_board_shows_a_copy_of_what_the_session_last_showed():
+    board, run = ReadyBoard(), Run("r-1", "transcoder-1", "copy", 0)
+    run.ready[0] = "/work/r-1/0.ts"
+    assert board.path("copy", 0) is None
+    board.show(run)
+    assert board.path("copy", 0) == "/work/r-1/0.ts"
+    assert board.path("360p", 0) is None and board.path("copy", 1) is None
+    run.ready[1] = "/work/r-1/1.ts"  # the session's own state: not on the board until shown
+    assert board.path("copy", 1) is None
+    board.show(run)
+    assert board.path("copy", 1) == "/work/r-1/1.ts"
+    run.restart("r-1r1", 1)  # a crashed transcoder's segments are gone
+    board.show(run)
+    assert board.path("copy", 0) is None and board.path("copy", 1) is None
+    board.show(None)
+    assert board.path("copy", 0) is None

@@ -36,7 +36,7 @@ PREFLIGHT_HEADERS = {
 def media_list(request: Request) -> list[dict[str, Any]]:
     """The library: every file a player can ask for."""
     return [{**entry, "master": request.route_path("media_master", media_id=entry["id"])}
-            for entry in request.registry.hls.library()]
+            for entry in request.registry.hls.library_view.listing()]
 
 
 @view_config(route_name="media_master", request_method="GET")
