@@ -175,7 +175,7 @@ def test_internal_errors_show_no_traceback(app: TestApp, system: HlsSystem,
     def broken(*args: object) -> list[dict[str, object]]:
         raise RuntimeError("secret internals at /srv/hlsd")
 
-    monkeypatch.setattr(system, "library", broken)
+    monkeypatch.setattr(system.library_view, "listing", broken)  # what GET /media reads
     monkeypatch.setattr(system.library_view, "page", broken)  # what the library page reads
     response = app.get("/media", status=500)
     assert response.json == {"error": "internal", "detail": "internal server error"}
