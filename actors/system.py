@@ -286,9 +286,9 @@ class HlsSystem(Operators):
         ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index.
         A segment not answered within ``READY_WITHIN`` (FFmpeg has not made it yet) waits
         inside ``waits``, the caller's bound on requests waiting at once."""
-        ref = self._session_ref(session_id)
+        ref, plan = self._plan(session_id)
         if kind is not RunKind.VIDEO:
-            self._check_track(session_id, kind, int(profile), number)
+            _check_track(plan, kind, int(profile), number)
         elif (opened := self._made(session_id, ref, profile, number)) is not None:
             return opened
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
@@ -326,16 +326,6 @@ class HlsSystem(Operators):
         relative = accel.link_for_proxy(self.settings.work_dir, self.settings.instance, opened)
         return None if relative is None else prefix + relative
 
-    def _check_track(self, session_id: str, kind: RunKind, track: int, number: int) -> None:
-        """Refuse a track or segment the plan does not have before the session sees it."""
-        _, plan = self._plan(session_id)
-        if kind is RunKind.AUDIO:
-            plan.audio_track(track)
-        else:
-            plan.subtitle_track(track)
-        if not 0 <= number < len(plan.grid) - 1:
-            raise NotFound(f"no segment {number} of track {track}")
-
     def stop_session(self, session_id: str, cause: str = "client") -> None:
         """Returns once the session's FFmpeg is gone and its files are deleted, or once it
         is known not to run here. Never "try again": a beacon is sent once, so a session
@@ -363,3 +353,12 @@ class HlsSystem(Operators):
         except pykka.Timeout:
             raise Unavailable("still stopping", retry_in=1) from None
 
+
+def _check_track(plan: media.Plan, kind: RunKind, track: int, number: int) -> None:
+    """Refuse a track or segment the plan does not have before the session sees it."""
+    if kind is RunKind.AUDIO:
+        plan.audio_track(track)
+    else:
+        plan.subtitle_track(track)
+    if not 0 <= number < len(plan.grid) - 1:
+        raise NotFound(f"no segment {number} of track {track}")

@@ -135,6 +135,7 @@ class Server:
     log: Path
     work_dir: Path
     instance: str
+    scans: bool = True  # runs the library scan (``hls.scan``)
 
     @property
     def pid(self) -> int:
@@ -228,9 +229,10 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
         process = subprocess.Popen([str(PSERVE), str(ini)], stdout=out, stderr=subprocess.STDOUT,
                                    cwd=REPO, env=server_env(),
                                    preexec_fn=_die_with_parent)
-    started = Server(process, "", ini, log, work_dir, settings["hls.instance"])
+    started = Server(process, "", ini, log, work_dir, settings["hls.instance"],
+                     CONVERTERS["scan"](settings.get("hls.scan", "true")))
     started.url = _wait_for_url(started, time.monotonic() + timeout)
-    if scans(settings):
+    if started.scans:
         started.wait_for_scan(timeout)
     return started
 
@@ -259,13 +261,13 @@ def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:
         process = subprocess.Popen([str(PSERVE), str(server.ini)], stdout=out, stderr=subprocess.STDOUT,
                                    cwd=REPO, env=server_env(),
                                    preexec_fn=_die_with_parent)
-    again = Server(process, "", server.ini, server.log, server.work_dir, server.instance)
+    again = Server(process, "", server.ini, server.log, server.work_dir, server.instance, server.scans)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         serving = SERVING.search(server.log.read_bytes()[offset:].decode(errors="replace"))
         if serving:
             again.url = serving.group(1)
-            if scans(get_appsettings(str(server.ini))):
+            if again.scans:
                 again.wait_for_scan(max(deadline - time.monotonic(), 1.0))
             return again
         if process.poll() is not None:
@@ -273,11 +275,6 @@ def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:
         time.sleep(0.05)  # polling a log file: there is nothing to wait on
     again.kill()
     raise AssertionError(f"hlsd did not start again within the deadline:\n{again.output()}")
-
-
-def scans(settings: dict[str, str]) -> bool:
-    """Whether a server with these settings runs the library scan."""
-    return CONVERTERS["scan"](settings.get("hls.scan", "true"))
 
 
 def _wait_for_url(server: Server, deadline: float) -> str:

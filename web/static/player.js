@@ -167,16 +167,17 @@
     else start(profileOf(quality.value), video.currentTime);
   });
 
-  // Another rendition than the one on screen: switch now (hls.js flushes its buffer and
-  // loads the new one). Auto, or the rendition already loading and shown: only lock it
-  // for the next segments. Flushing then would throw away the very segment being
-  // appended; under load hls.js was seen re-loading segment 0 from its cache ten
-  // times a second, the picture never starting.
+  // Another rendition than the one on screen: switch now (hls.js flushes its buffer).
+  // Auto, or the rendition already loading and shown: lock it for the next segments
+  // only; a flush then throws away the segment being appended, and under load hls.js
+  // kept re-loading segment 0 and never started the picture.
   function lockQuality(level) {
     const shown = hls.currentLevel;
-    if (level === -1 || (level === hls.loadLevel && (shown === -1 || shown === level))) hls.loadLevel = level;
+    const already = level === hls.loadLevel && (shown === -1 || shown === level);
+    if (level === -1 || already) hls.loadLevel = level;
     else hls.currentLevel = level;
   }
+
   audio.addEventListener("change", () => { if (hls) hls.audioTrack = Number(audio.value); });
   subtitles.addEventListener("change", () => {
     if (!hls) return;
