@@ -181,7 +181,7 @@ def test_token_verify_cost_and_no_early_exit(app: TestApp) -> None:
         copy[at] ^= 0x01
         return base64.urlsafe_b64encode(bytes(copy)).rstrip(b"=").decode()
 
-    def cost(token: str, rounds: int = 3000) -> float:
+    def cost(token: str, rounds: int = 1000) -> float:
         started = time.perf_counter()
         for _ in range(rounds):
             try:
@@ -190,9 +190,11 @@ def test_token_verify_cost_and_no_early_exit(app: TestApp) -> None:
                 pass
         return (time.perf_counter() - started) / rounds
 
-    samples = {name: min(cost(token) for _ in range(5)) for name, token in
-               [("valid", good), ("first MAC byte wrong", forged(-tokens.MAC_SIZE)),
-                ("last MAC byte wrong", forged(-1))]}
+    kinds = {"valid": good, "first MAC byte wrong": forged(-tokens.MAC_SIZE),
+             "last MAC byte wrong": forged(-1)}
+    # Interleaved, the best of 15 each: a busy spell of the machine hits every kind alike.
+    rounds = [{name: cost(token) for name, token in kinds.items()} for _ in range(15)]
+    samples = {name: min(r[name] for r in rounds) for name in kinds}
     print("token verify:", ", ".join(f"{name} {t * 1e6:.1f} us" for name, t in samples.items()))
     assert samples["valid"] < 200e-6
     first, last = samples["first MAC byte wrong"], samples["last MAC byte wrong"]
