@@ -1,19 +1,36 @@
 """The one family of errors hlsd's actors raise; ``web/`` turns each kind into a status.
 
-Each carries a short machine-readable ``code`` and a sentence for people (``detail``).
-``Unavailable`` also says how soon the condition may clear (``retry_in`` seconds).
+Each carries a short machine-readable ``code`` and a sentence for people (``detail``),
+in the client's terms: never a path, a pid or an exception's text. Where something went
+wrong inside, ``logged`` gives the error a ``ref`` and writes the cause to the log under
+it, so an operator finds the line the client quotes. ``Unavailable`` also says how soon
+the condition may clear (``retry_in`` seconds).
+
+A floor of its own: every layer above the kernel may raise these, ``actors.media`` too.
 """
 from __future__ import annotations
+
+import logging
+import secrets
 
 
 class HlsError(Exception):
     code = "internal"
 
-    def __init__(self, detail: str, code: str | None = None) -> None:
+    def __init__(self, detail: str, code: str | None = None, ref: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.ref = ref
         if code is not None:
             self.code = code
+
+
+def logged(error: HlsError, cause: object, log: logging.Logger) -> HlsError:
+    """``error`` with a new ``ref``; ``cause`` (what went wrong inside, paths and all) goes
+    to ``log`` under that ref, never to the client."""
+    error.ref = secrets.token_hex(4)
+    log.error("%s [ref %s]: %s", error.detail, error.ref, cause)
+    return error
 
 
 class NotFound(HlsError):

@@ -14,6 +14,8 @@ from typing import Any
 
 import pykka
 
+from actors.media import RenditionKey
+
 
 # --- timers ----------------------------------------------------------------------------
 
@@ -30,23 +32,12 @@ class Timer(str, Enum):
     SWITCH = "switch"  # session: the next video run may start (rapid quality switching)
 
 
-class RunKind(str, Enum):
-    """What a transcoder's FFmpeg makes: video segments (of one video rendition), audio
-    segments (of one audio track), or the WebVTT of one subtitle track."""
-
-    VIDEO = "video"
-    AUDIO = "audio"
-    SUBTITLES = "subtitles"
-
-
 @dataclass(frozen=True)
 class SegmentWait:
-    """Session timer: requests for segment ``number`` of ``profile`` waited long enough
-    (``profile`` is the track index of audio and subtitle renditions)."""
+    """Session timer: requests for segment ``number`` of ``key`` waited long enough."""
 
-    profile: str
+    key: RenditionKey
     number: int
-    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)
@@ -66,13 +57,11 @@ class TranscoderReady:
 
 @dataclass(frozen=True)
 class Begin:
-    """Session -> transcoder: spawn FFmpeg for ``profile`` from ``start_segment`` as ``run``
-    (for audio and subtitle runs ``profile`` is the track index)."""
+    """Session -> transcoder: spawn FFmpeg making ``key`` from ``start_segment`` as ``run``."""
 
     run: str
-    profile: str
+    key: RenditionKey
     start_segment: int
-    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)
@@ -94,8 +83,9 @@ class SegmentReady:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """Transcoder -> session: FFmpeg reached the end of the media (exit status 0), or,
-    for a subtitle conversion, failed for good (``error``: it is not restarted)."""
+    """Transcoder -> session: FFmpeg reached the end of the media (exit status 0), or the
+    run failed for good (``error``, for the log: it would fail again, so it is not
+    restarted): its recipe or run dir was refused, or a subtitle conversion failed."""
 
     run: str
     error: str | None = None
@@ -125,21 +115,20 @@ class SignalFfmpeg:
 
 @dataclass(frozen=True)
 class RequestSegment:
-    """Web -> session: reply on ``reply`` with an open file of the segment (the text of
-    a WebVTT segment), or an error."""
+    """Web -> session: reply on ``reply`` with an open file of segment ``number`` of
+    ``key`` (the text of a WebVTT segment), or an error."""
 
-    profile: str
+    key: RenditionKey
     number: int
     reply: pykka.ThreadingFuture
-    kind: RunKind = RunKind.VIDEO
 
 
 @dataclass(frozen=True)
 class SegmentServed:
-    """Web -> session: a web thread served segment ``number`` from the session's
-    ``ReadyBoard`` itself; the session counts it as the request it was."""
+    """Web -> session: a web thread served segment ``number`` of ``key`` from the
+    session's ``ReadyBoard`` itself; the session counts it as the request it was."""
 
-    profile: str
+    key: RenditionKey
     number: int
 
 

@@ -2,20 +2,22 @@
 the log on SIGUSR1) and the faults they may inject (SPEC "Faults that can be injected",
 guarded by the web layer).
 
-``Operators`` is a part of ``HlsSystem`` (a mixin, as ``actors.session_report`` is of the
-session): it needs the system's ``root``, ``runtime``, ``_ask`` and ``_root_child``.
+``Operators`` is owned by ``HlsSystem`` (``system.operators``) and given what it reads:
+the root supervisor (a callable: it changes at start and stop), the root's children, and
+the session gateway to ask a session.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import pykka
 
 from actors.errors import Invalid, NotFound, Unavailable
 from actors.faults import FAULTS
+from actors.gateway import RootChild, SessionGateway
 from actors.kernel import Crash, snapshot
 from actors.messages import InjectFault
 from actors.tree import SESSIONS, tree_text
@@ -25,6 +27,10 @@ log = logging.getLogger(__name__)
 
 class Operators:
     """See the module docstring."""
+
+    def __init__(self, root: Callable[[], pykka.ActorRef[Any] | None], root_child: RootChild,
+                 gateway: SessionGateway) -> None:
+        self._root, self._root_child, self._gateway = root, root_child, gateway
 
     def install_signal_handlers(self) -> None:
         """SIGUSR1 writes the text tree to the log (from a short-lived thread: the handler
@@ -38,7 +44,7 @@ class Operators:
         log.warning("actor tree:\n%s", self.tree_text())
 
     def tree(self) -> dict[str, Any]:
-        return snapshot(self.root)
+        return snapshot(self._root())
 
     def tree_text(self) -> str:
         return tree_text(self.tree())
@@ -48,10 +54,11 @@ class Operators:
             raise Invalid(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         if fault == "crash_supervisor" and not session_id:
             return self._crash_supervisor()
-        return {"fault": fault, **self._ask(session_id or self._any_session(), InjectFault(fault))}
+        target = session_id or self._any_session()
+        return {"fault": fault, **self._gateway.ask(target, InjectFault(fault))}
 
     def _any_session(self) -> str:
-        ids = self.runtime.directory.ids()
+        ids = self._gateway.runtime.directory.ids()
         if not ids:
             raise NotFound("no session to inject the fault into")
         return ids[0]

@@ -15,11 +15,11 @@ import pykka
 
 from actors import ffmpeg, tokens
 from actors.kernel import TimerService
-from actors.media import Plan, Prober
+from actors.media import Plan, Prober, RenditionKey
 from actors.media.index import MediaIndex
 from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
-from actors.runs import ReadyBoard
+from actors.run import ReadyBoard
 from actors.settings import INDEX_NAME, Settings
 
 
@@ -52,11 +52,12 @@ class SessionDirectory:
             entry = self._refs.get(session_id)
         return entry[1] if entry else None
 
-    def ready(self, session_id: str, ref: pykka.ActorRef[Any], profile: str, number: int) -> str | None:
+    def ready(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
+              number: int) -> str | None:
         """The file of a segment the session ``ref`` has made, if it shows one."""
         with self._lock:
             entry = self._refs.get(session_id)
-        return entry[2].path(profile, number) if entry and entry[0] is ref else None
+        return entry[2].path(key, number) if entry and entry[0] is ref else None
 
     def ids(self) -> list[str]:
         with self._lock:

@@ -6,32 +6,30 @@ probe media (blocking work stays out of the actors), then send one message and w
 for its reply with a deadline (a segment already made is opened from the session's
 ``ReadyBoard`` instead, and the session told). They raise the ``actors.errors`` family;
 the web layer turns each kind into a status. URLs are the web layer's: playlists take
-URI builders. The tree and faults: ``actors.operators``.
+URI builders. It is composed of ``gateway`` (``actors.gateway``: tokens, resuming,
+``max_sessions``, stops, positions), ``operators`` (``actors.operators``: the tree and
+faults) and ``library_view`` (the library page).
 """
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import logging
-import threading
-import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, BinaryIO, Callable, NoReturn
+from typing import Any, BinaryIO, Callable
 
 import pykka
 
 from actors import accel, ffmpeg, media, tokens
-from actors.errors import HlsError, NotFound, Unavailable
-from actors.kernel import ChildSpec, Link, Restart, StartChild, Supervisor, WhichChildren, stop_child
-from actors.messages import (GetState, Heartbeat, RequestSegment, RunKind, ScanNow, SegmentServed,
-                             StopSession)
+from actors.errors import HlsError, Unavailable
+from actors.gateway import SessionGateway
+from actors.kernel import Link, Supervisor, WhichChildren, stop_child
+from actors.library_view import LibraryView
+from actors.media import RenditionKey, RunKind
+from actors.messages import GetState, Heartbeat, RequestSegment, ScanNow, SegmentServed
+from actors.operators import Operators
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
-from actors.session import Session
 from actors.settings import Settings
-from actors.tree import ROOT_FLAGS, SESSIONS, root_specs
-from actors.library_view import LibraryView
-from actors.operators import Operators
+from actors.tree import ROOT_FLAGS, root_specs
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +39,18 @@ ASK_TIMEOUT = 5.0
 READY_WITHIN = 0.1
 
 
-class HlsSystem(Operators):
+class HlsSystem:
     """Starts and stops the actor tree; the web layer's only way into it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime = Runtime.build(settings)
         self.root: pykka.ActorRef[Any] | None = None
-        self.secret = settings.session_secret  # the work dir's own one when not set (start)
-        self._verified = tokens.Verified(self.secret, settings.resume_window)
-        # One re-creation at a time: two requests of an unknown session must not both start it.
-        self._resume_lock = threading.Lock()
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        # Resolved once: the setting, else the work dir's own one (kept across restarts).
+        self.secret = settings.session_secret or tokens.load_or_create_secret(settings.work_dir)
+        self.gateway = SessionGateway(self.runtime, self.secret, self.plan, self._root_child)
+        self.operators = Operators(lambda: self.root, self._root_child, self.gateway)
         self.library_view = LibraryView(self.runtime)
         self.playlists = media.PlaylistCache()
 
@@ -62,9 +61,6 @@ class HlsSystem(Operators):
         ffmpeg.raise_open_files_limit()
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         ffmpeg.claim_instance_dir(settings.work_dir, settings.instance)
-        if not self.secret:
-            self.secret = tokens.load_or_create_secret(settings.work_dir)
-        self._verified = tokens.Verified(self.secret, settings.resume_window)
         # Before serving: kill what a killed hlsd left running, remove its dirs (invariant 3).
         sweep_once(self.runtime)
         self.runtime.start()
@@ -107,48 +103,10 @@ class HlsSystem(Operators):
         request (the request that creates a session and its later ones may reach
         different nodes: none may keep an FFmpeg for requests it will never see)."""
         plan = self.plan(media_id, profile, start, burn)
-        claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, burn,
-                                      plan.start_segment, int(time.time()), tokens.new_nonce())
-        session_id = tokens.issue(claims, self.secret)
-        self._spawn(session_id, plan)
+        session_id = self.gateway.issue(media_id, plan, burn)
+        self.gateway.spawn(session_id, plan)
         self.runtime.metrics.sessions_created.inc()
         return self.session_state(session_id)
-
-    def _spawn(self, session_id: str, plan: media.Plan) -> None:
-        if len(self.runtime.directory) >= self.settings.max_sessions:
-            raise Unavailable(f"at most {self.settings.max_sessions} sessions", retry_in=10)
-        runtime = self.runtime
-        starts = itertools.count()
-
-        def start(link: Link) -> pykka.ActorRef[Any]:
-            # Called on the sessions supervisor's thread, the first time and at each restart.
-            return Session.start(link, runtime, session_id, plan, restarted=next(starts) > 0)
-
-        spec = ChildSpec(session_id, start, restart=Restart.TRANSIENT,
-                         shutdown=self.settings.kill_grace + 5)
-        self._ask_sessions(StartChild(spec))
-
-    def _claims(self, session_id: str) -> tokens.SessionClaims:
-        """The claims of a token signed with this secret and within ``hls.resume_window``;
-        anything else is a 404 (the same answer for altered, foreign and expired)."""
-        try:
-            return self._verified(session_id, time.time())
-        except tokens.InvalidToken:
-            raise NotFound("no such session") from None
-
-    def _resume(self, session_id: str) -> None:
-        """Re-create a session this node does not run from its token (after a restart, or
-        one another node ran): same media, same renditions; it waits for a request."""
-        claims = self._claims(session_id)
-        with self._resume_lock:
-            if self.runtime.directory.lookup(session_id) is not None:
-                return
-            plan = self.plan(claims.media, claims.profile, 0.0, claims.burn)
-            if plan.names != claims.renditions or not 0 <= claims.start < plan.segment_count(plan.profile):
-                raise NotFound(f"session {tokens.short_id(session_id)}: the media changed")
-            self._spawn(session_id, dataclasses.replace(plan, start_segment=claims.start))
-            self.runtime.metrics.sessions_resumed.inc()
-            log.info("session %s resumed from its token (%s)", tokens.short_id(session_id), claims.media)
 
     def _root_child(self, child_id: str, what: str) -> pykka.ActorRef[Any]:
         if self.root is None:
@@ -158,103 +116,30 @@ class HlsSystem(Operators):
             raise Unavailable(f"{what} is restarting", retry_in=1)
         return children[child_id]
 
-    def _ask_sessions(self, message: Any) -> Any:
-        """Ask the sessions supervisor; one that crashed or is busy stopping its children
-        (its restart is under way) is a 503, not a 500."""
-        try:
-            return self._root_child(SESSIONS, "the sessions supervisor").ask(message, timeout=ASK_TIMEOUT)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
-
-    def _session_ref(self, session_id: str, resume: bool = True) -> pykka.ActorRef[Any]:
-        """The running session of a valid token; one this node does not run is re-created
-        (``resume``) or a 404."""
-        self._claims(session_id)
-        ref = self.runtime.directory.lookup(session_id)
-        if ref is None and resume:
-            self._resume(session_id)
-            ref = self.runtime.directory.lookup(session_id)
-        if ref is None:
-            raise NotFound(f"no session {tokens.short_id(session_id)}")
-        if not ref.is_alive():
-            self._restarting_or_gone(session_id, ref)
-        return ref
-
-    def _tell(self, session_id: str, message: Any, resume: bool = True,
-              ref: pykka.ActorRef[Any] | None = None) -> None:
-        """``ref``: the session's, when the caller has just looked it up (and checked the token)."""
-        if ref is None:
-            ref = self._session_ref(session_id, resume)
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            self._restarting_or_gone(session_id, ref)
-
-    def _restarting_or_gone(self, session_id: str, ref: pykka.ActorRef[Any]) -> NoReturn:
-        """A crashed session keeps its entry while its supervisor restarts it."""
-        children = self._ask_sessions(WhichChildren())
-        if any(child_id == session_id for child_id, *_ in children):
-            raise Unavailable(f"session {tokens.short_id(session_id)} is restarting", retry_in=1)
-        self.runtime.directory.unregister(session_id, ref)
-        raise NotFound(f"no session {tokens.short_id(session_id)}")
-
-    def _ask(self, session_id: str, message: Any, timeout: float = ASK_TIMEOUT) -> Any:
-        """Asks a session this node runs: a state or a fault never re-creates one."""
-        ref = self._session_ref(session_id, resume=False)
-        try:
-            return ref.ask(message, timeout=timeout)
-        except pykka.ActorDeadError:
-            self._restarting_or_gone(session_id, ref)
-        except pykka.Timeout:
-            raise Unavailable(f"session {tokens.short_id(session_id)} is busy", retry_in=1) from None
-
     def master_playlist(self, session_id: str, variant_uri: Callable[[str], str],
                         track_uri: Callable[[RunKind, int], str] | None = None) -> str:
         """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
         ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
-        ref, plan = self._plan(session_id)
+        ref, plan = self.gateway.plan(session_id)
         self._beat(session_id, ref, Heartbeat())
         track_uri = track_uri or (lambda kind, n: f"{kind.value}/{n}/index.m3u8")
         return media.plan_master_playlist(
             plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
             lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
 
-    def track_playlist(self, session_id: str, kind: RunKind, track: int,
-                       segment_name: Callable[[int], str]) -> bytes:
-        """The VOD playlist of an audio or subtitle rendition, on the video's grid (a
-        heartbeat too); ``segment_name(n)``: segment n's URI relative to the playlist."""
-        ref, plan = self._plan(session_id)
-        if kind is RunKind.AUDIO:
-            plan.audio_track(track)
-        else:
-            plan.subtitle_track(track)
-        self._beat(session_id, ref, Heartbeat())
-        key = (plan.media_id, kind.value, track, plan.grid)
-        return self.playlists.media_playlist(key, plan.grid, segment_name)
-
-    def media_playlist(self, session_id: str, profile: str,
+    def media_playlist(self, session_id: str, key: RenditionKey,
                        segment_name: Callable[[int], str]) -> bytes:
         """The VOD playlist of the whole file for one rendition (a heartbeat too), the
-        same bytes for every session of this file version; ``segment_name`` as above."""
-        ref, plan = self._plan(session_id)
-        boundaries = plan.boundaries.get(profile)
-        if boundaries is None:
-            raise NotFound(f"session {tokens.short_id(session_id)} has no profile {profile!r}")
+        same bytes for every session of this file version; ``segment_name(n)``: segment
+        n's URI relative to the playlist. Every rendition is on the plan's one grid."""
+        ref, plan = self.gateway.plan(session_id)
+        media.check_rendition(plan, key)
         self._beat(session_id, ref, Heartbeat())
         # The grid is in the key: a file version's keyframes may come from two sources.
-        key = (plan.media_id, RunKind.VIDEO.value, profile, boundaries)
-        return self.playlists.media_playlist(key, boundaries, segment_name)
-
-    def _plan(self, session_id: str) -> tuple[pykka.ActorRef[Any], media.Plan]:
-        """The running session of a valid token (re-created if need be) and its plan."""
-        ref = self._session_ref(session_id)
-        plan = self.runtime.directory.plan(session_id)
-        if plan is None:
-            raise NotFound(f"no session {tokens.short_id(session_id)}")
-        return ref, plan
+        return self.playlists.media_playlist((plan.media_id, key, plan.grid), plan.grid, segment_name)
 
     def session_state(self, session_id: str) -> dict[str, Any]:
-        return self._ask(session_id, GetState())
+        return self.gateway.ask(session_id, GetState())
 
     def sessions(self) -> list[dict[str, Any]]:
         states = []
@@ -267,32 +152,30 @@ class HlsSystem(Operators):
 
     def heartbeat(self, session_id: str, position: float | None = None,
                   paused: bool | None = None) -> None:
-        self._beat(session_id, self._session_ref(session_id), Heartbeat(position, paused))
+        self._beat(session_id, self.gateway.ref(session_id), Heartbeat(position, paused))
 
     def _beat(self, session_id: str, ref: pykka.ActorRef[Any], beat: Heartbeat) -> None:
-        self._tell(session_id, beat, ref=ref)
-        if beat.position is not None and (plan := self.runtime.directory.plan(session_id)):
-            self.runtime.index.set_position(plan.media_id, beat.position)
+        self.gateway.tell(session_id, beat, ref=ref)
+        if beat.position is not None:
+            self.gateway.save_position(session_id, beat.position)
 
     def scan_now(self) -> dict[str, Any]:
         """Start a library scan (unless one is under way); the progress so far."""
         self._root_child("scanner", "the scanner").tell(ScanNow())
         return self.library_view.progress()
 
-    def segment(self, session_id: str, profile: str, number: int,
-                kind: RunKind = RunKind.VIDEO,
+    def segment(self, session_id: str, key: RenditionKey, number: int,
                 waits: AbstractContextManager[Any] | None = None) -> BinaryIO | str:
         """An open file of a complete segment (the text of a WebVTT one); waits at most
-        ``segment_wait`` (+1 s). Audio and subtitle renditions are named by track index.
-        A segment not answered within ``READY_WITHIN`` (FFmpeg has not made it yet) waits
-        inside ``waits``, the caller's bound on requests waiting at once."""
-        ref, plan = self._plan(session_id)
-        if kind is not RunKind.VIDEO:
-            _check_track(plan, kind, int(profile), number)
-        elif (opened := self._made(session_id, ref, profile, number)) is not None:
+        ``segment_wait`` (+1 s). A segment not answered within ``READY_WITHIN`` (FFmpeg
+        has not made it yet) waits inside ``waits``, the caller's bound on requests
+        waiting at once."""
+        ref, plan = self.gateway.plan(session_id)
+        media.check_rendition(plan, key, number)  # refused before the session sees it
+        if (opened := self._made(session_id, ref, key, number)) is not None:
             return opened
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, RequestSegment(profile, number, reply, kind), ref=ref)
+        self.gateway.tell(session_id, RequestSegment(key, number, reply), ref=ref)
         try:
             return reply.get(timeout=READY_WITHIN)
         except pykka.Timeout:
@@ -303,13 +186,14 @@ class HlsSystem(Operators):
             except pykka.Timeout:
                 raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
 
-    def _made(self, session_id: str, ref: pykka.ActorRef[Any], profile: str, number: int) -> BinaryIO | None:
+    def _made(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
+              number: int) -> BinaryIO | None:
         """A segment the session's board shows, opened on this thread (the session hears of
         the request by a tell); None if it is not made, or deleted since: the session answers."""
-        path = self.runtime.directory.ready(session_id, ref, profile, number)
+        path = self.runtime.directory.ready(session_id, ref, key, number)
         if path is None:
             return None
-        self._tell(session_id, SegmentServed(profile, number), ref=ref)
+        self.gateway.tell(session_id, SegmentServed(key, number), ref=ref)
         try:
             opened = open(path, "rb")  # noqa: SIM115 (the caller closes it)
         except OSError:
@@ -328,37 +212,5 @@ class HlsSystem(Operators):
 
     def stop_session(self, session_id: str, cause: str = "client") -> None:
         """Returns once the session's FFmpeg is gone and its files are deleted, or once it
-        is known not to run here. Never "try again": a beacon is sent once, so a session
-        whose supervisor restarts under the stop is waited for (bounded), and a session
-        that is not running (any more) is stopped already."""
-        self._claims(session_id)
-        deadline = time.monotonic() + self.settings.kill_grace + 5.0
-        while True:
-            try:
-                return self._stop_once(session_id, cause, deadline)
-            except NotFound:
-                return
-            except Unavailable:
-                if time.monotonic() >= deadline:
-                    log.warning("session %s still stopping after %g s", tokens.short_id(session_id),
-                                self.settings.kill_grace + 5.0)
-                    return
-                time.sleep(0.05)
-
-    def _stop_once(self, session_id: str, cause: str, deadline: float) -> None:
-        reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        self._tell(session_id, StopSession(cause, reply), resume=False)
-        try:
-            reply.get(timeout=max(0.1, deadline - time.monotonic()))
-        except pykka.Timeout:
-            raise Unavailable("still stopping", retry_in=1) from None
-
-
-def _check_track(plan: media.Plan, kind: RunKind, track: int, number: int) -> None:
-    """Refuse a track or segment the plan does not have before the session sees it."""
-    if kind is RunKind.AUDIO:
-        plan.audio_track(track)
-    else:
-        plan.subtitle_track(track)
-    if not 0 <= number < len(plan.grid) - 1:
-        raise NotFound(f"no segment {number} of track {track}")
+        is known not to run here (``SessionGateway.stop``)."""
+        self.gateway.stop(session_id, cause)

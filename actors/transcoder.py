@@ -1,18 +1,19 @@
 """The transcoder: one actor, one FFmpeg run, one run directory.
 
-A run has a kind (``RunKind``): video segments of one rendition, audio segments of one
-audio track (both on the plan's grid, listed and announced the same way), or the
-WebVTT file of one subtitle track (announced as segment 0 once FFmpeg exited 0; a
-conversion that fails or outlives ``hls.segment_wait`` is reported as ``RunFinished``
-with an error and not restarted: it would fail again). Every kind is spawned, tagged,
-stopped and swept the same way.
+A run makes one rendition (``RenditionKey``): its recipe (``media.recipe_for``) says
+how. Runs that list segments (video, audio, on the plan's grid) announce each one; a
+whole-file run (a subtitle track's WebVTT) announces its file as segment 0 once FFmpeg
+exited 0. A run that fails for good — its recipe or run dir refused, or a whole-file
+conversion that fails or outlives ``hls.segment_wait`` — is reported as ``RunFinished``
+with an error and ends normally: it would fail again, so it is not restarted. Every
+kind is spawned, tagged, stopped and swept the same way.
 
 Owns: the FFmpeg process (spawned from this actor's own thread, so the kernel's
 ``PR_SET_PDEATHSIG`` links FFmpeg's life to this thread), the run's work dir, and the
 run's entry in ``runtime.live`` (what the reaper treats as alive).
 
 Life: ``started()`` tells the session ``TranscoderReady``; the session answers
-``Begin(run, profile, start_segment)`` with where the player needs segments *now* (so a
+``Begin(run, key, start_segment)`` with where the player needs segments *now* (so a
 transcoder restarted after a crash resumes at the right place); FFmpeg's events reach it
 as messages from the process watcher (``ProgressReported``, ``SegmentListed``,
 ``ProcessExited``). Every segment FFmpeg has finished is announced as ``SegmentReady``;
@@ -30,24 +31,22 @@ crash (with the last lines of its stderr) that the session's supervisor restarts
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
-import psutil
 import pykka
 
 from actors import ffmpeg, media
+from actors.errors import HlsError
 from actors.kernel import NORMAL, Exit, Link, LinkedActor, StateMachine, tell_if_alive
 from actors.messages import (
     Begin,
     FfmpegStarted,
     Resume,
     RunFinished,
-    RunKind,
     SegmentReady,
     SignalFfmpeg,
     StopRun,
@@ -58,8 +57,6 @@ from actors.messages import (
 from actors.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-SUBTITLE_FILE = "track.vtt"
 
 
 class TranscoderState(str, Enum):
@@ -72,7 +69,7 @@ class TranscoderState(str, Enum):
 
 _T = TranscoderState
 TRANSITIONS = {
-    _T.WAITING: frozenset({_T.RUNNING}),
+    _T.WAITING: frozenset({_T.RUNNING, _T.FAILED}),
     _T.RUNNING: frozenset({_T.SUSPENDED, _T.FINISHED, _T.FAILED}),
     _T.SUSPENDED: frozenset({_T.RUNNING, _T.FINISHED, _T.FAILED}),
 }
@@ -96,12 +93,11 @@ class Transcoder(LinkedActor):
         self.owner = owner
         self.plan = plan
         self.run: str | None = None
-        self.profile: str | None = None
-        self.run_kind = RunKind.VIDEO
+        self.key: media.RenditionKey | None = None
+        self.recipe: media.Recipe | None = None
         self.start_segment = 0
         self.run_dir: Path | None = None
         self.ffmpeg: ffmpeg.ProcessHandle | None = None
-        self.process: psutil.Process | None = None
         self.machine = StateMachine(_T.WAITING, TRANSITIONS)
         self.first_ready: int | None = None
         self.last_ready: int | None = None
@@ -116,8 +112,8 @@ class Transcoder(LinkedActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Begin(run=run, profile=profile, start_segment=start, kind=kind):
-                self._begin(run, profile, start, kind)
+            case Begin(run=run, key=key, start_segment=start):
+                self._begin(run, key, start)
             case ffmpeg.ProgressReported(fields=fields):
                 self._progress(fields)
             case ffmpeg.SegmentListed(line=line):
@@ -140,7 +136,7 @@ class Transcoder(LinkedActor):
         if name is Timer.STALL:
             raise FfmpegFailed(f"ffmpeg stalled: no progress for {self.settings.stall_timeout:g} s")
         if name is Timer.DEADLINE:
-            self._give_up(f"subtitle conversion took over {self.settings.segment_wait:g} s")
+            self._give_up(f"the conversion took over {self.settings.segment_wait:g} s")
             return
         super().timeout(name, payload)
 
@@ -158,51 +154,40 @@ class Transcoder(LinkedActor):
 
     # --- one FFmpeg run -------------------------------------------------------------------
 
-    def _begin(self, run: str, profile_name: str, start: int, kind: RunKind) -> None:
+    def _begin(self, run: str, key: media.RenditionKey, start: int) -> None:
         if self.run is not None:
             log.warning("%s: already running %s; ignoring Begin(%s)", self.name, self.run, run)
             return
-        argv = self._argv_builder(kind, profile_name, start)  # refuses before any file exists
-        self.run, self.profile, self.start_segment, self.run_kind = run, profile_name, start, kind
-        self.runtime.live.add_run(run)
-        self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance, self.session_id, run)
-        self.run_dir.mkdir(parents=True)
+        self.run, self.key, self.start_segment = run, key, start
+        try:  # refused before any file exists; a refusal would come again: not a crash
+            self.recipe = media.recipe_for(self.plan, key, start)
+            self.runtime.live.add_run(run)
+            self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance,
+                                          self.session_id, run)
+            self.run_dir.mkdir(parents=True)
+        except (HlsError, ValueError, OSError) as error:
+            self._give_up(f"cannot start {key.describe()}: {error}")
+            return
+        self._spawn(self.recipe)
+
+    def _spawn(self, recipe: media.Recipe) -> None:
+        assert self.run is not None and self.run_dir is not None and self.key is not None
         tag = ffmpeg.Tag.for_this_process(self.settings.work_dir, self.settings.instance,
-                                         self.session_id, run)
+                                         self.session_id, self.run)
         self.spawned_at = time.monotonic()
-        self.ffmpeg = ffmpeg.spawn(lambda p, s: argv(self.run_dir, p, s), tag, self.run_dir,
+        run_dir = self.run_dir
+        self.ffmpeg = ffmpeg.spawn(lambda p, s: recipe.argv(run_dir, p, s), tag, run_dir,
                                    self.settings.ffmpeg)
         self.runtime.live.add_pid(self.ffmpeg.pid)
-        self.process = psutil.Process(self.ffmpeg.pid)
         self.machine.to(_T.RUNNING)
         self.runtime.watcher.watch(self.ffmpeg, _forward_to(self.actor_ref))
-        self._tell_owner(FfmpegStarted(run, self.ffmpeg.pid))
-        if kind is RunKind.SUBTITLES:
+        self._tell_owner(FfmpegStarted(self.run, self.ffmpeg.pid))
+        if recipe.output is not None:
             self.arm(Timer.DEADLINE, self.settings.segment_wait)
         else:
             self.arm(Timer.STALL, self.settings.stall_timeout)
-        log.info("run %s: ffmpeg %d started, %s %s from segment %d", run, self.ffmpeg.pid,
-                 kind.value, profile_name, start)
-
-    def _argv_builder(self, kind: RunKind, name: str,
-                      start: int) -> Callable[[Path, int, int], list[str]]:
-        """FFmpeg's arguments for this run, given its dir, progress fd and list fd."""
-        plan = self.plan
-        if kind is RunKind.AUDIO:
-            track = plan.audio_track(int(name))
-            channels, kbps = media.audio_channels(track), plan.audio_kbps(track)
-            return lambda out, progress, listing: media.audio_rendition_args(
-                plan.info.path, track, plan.grid, start, out, f"pipe:{listing}",
-                channels=channels, bitrate_kbps=kbps, progress=f"pipe:{progress}")
-        if kind is RunKind.SUBTITLES:
-            subtitle = plan.subtitle_track(int(name))
-            return lambda out, progress, listing: [
-                "-progress", f"pipe:{progress}",
-                *media.webvtt_conversion_args(plan.info.path, subtitle, out / SUBTITLE_FILE)]
-        profile = plan.rendition(name)  # as the plan sized it, not as configured
-        return lambda out, progress, listing: media.ffmpeg_args(
-            plan.info, profile, plan.boundaries[name], start, out, progress, listing,
-            muxed_audio=not plan.audio, burn=plan.burn)
+        log.info("run %s: ffmpeg %d started, %s from segment %d", self.run, self.ffmpeg.pid,
+                 self.key.describe(), self.start_segment)
 
     def _progress(self, fields: dict[str, str]) -> None:
         self.speed = fields.get("speed", "").strip()
@@ -210,14 +195,11 @@ class Transcoder(LinkedActor):
             self.arm(Timer.STALL, self.settings.stall_timeout)
 
     def _listed(self, segment: media.ListedSegment) -> None:
+        assert self.recipe is not None
         boundaries = self.plan.grid
-        # An audio segment ends up to one AAC frame before its cut (the frame crossing it
-        # starts the next one): a "frame rate" of half the AAC frame rate gives that slack.
-        fps = (self.plan.info.video.fps if self.run_kind is RunKind.VIDEO
-               else 44100 / (2 * media.AAC_FRAME_SAMPLES))
         if segment.number == len(boundaries) - 2:
             self.held_last = segment  # whole only if FFmpeg exits with status 0
-        elif media.reaches_its_boundary(segment, boundaries, fps):
+        elif media.reaches_its_boundary(segment, boundaries, self.recipe.frame_rate):
             self._announce(segment)
         else:
             log.warning("run %s: segment %d cut short; not served", self.run, segment.number)
@@ -234,8 +216,8 @@ class Transcoder(LinkedActor):
         assert self.run is not None and self.ffmpeg is not None
         self.runtime.live.discard_pid(self.ffmpeg.pid)
         self.disarm(Timer.STALL)
-        if self.run_kind is RunKind.SUBTITLES:
-            self._converted(code, tail)
+        if self.recipe is not None and self.recipe.output is not None:
+            self._converted(code, tail, self.recipe.output)
             return
         if code != 0:
             self.machine.to(_T.FAILED)
@@ -246,19 +228,19 @@ class Transcoder(LinkedActor):
         self.machine.to(_T.FINISHED)
         self._tell_owner(RunFinished(self.run))
 
-    def _converted(self, code: int, tail: tuple[str, ...]) -> None:
-        """A subtitle conversion ended: its WebVTT file, or why there is none."""
+    def _converted(self, code: int, tail: tuple[str, ...], output: str) -> None:
+        """A whole-file run ended: its file, or why there is none."""
         assert self.run is not None and self.run_dir is not None
         self.disarm(Timer.DEADLINE)
         if code != 0:
             self._give_up(f"ffmpeg exited with status {code}: {' | '.join(tail[-3:]) or 'no output'}")
             return
         self.machine.to(_T.FINISHED)
-        self._tell_owner(SegmentReady(self.run, 0, str(self.run_dir / SUBTITLE_FILE)))
+        self._tell_owner(SegmentReady(self.run, 0, str(self.run_dir / output)))
         self._tell_owner(RunFinished(self.run))
 
     def _give_up(self, detail: str) -> None:
-        """A subtitle conversion failed: say so, and end (cleanup stops FFmpeg)."""
+        """The run failed for good: say so, and end (cleanup stops FFmpeg)."""
         log.warning("run %s: %s", self.run, detail)
         if self.machine.state is not _T.FAILED:
             self.machine.to(_T.FAILED)
@@ -282,17 +264,18 @@ class Transcoder(LinkedActor):
             self.arm(Timer.STALL, self.settings.stall_timeout)
 
     def _signal(self, signum: int) -> dict[str, Any]:
-        if self.ffmpeg is None or self.ffmpeg.returncode is not None:
+        if self.ffmpeg is None or not self.ffmpeg.signal_leader(signum):
             return {"target": self.name, "did": "nothing: no ffmpeg running"}
-        os.kill(self.ffmpeg.pid, signum)
         return {"target": f"ffmpeg {self.ffmpeg.pid}", "did": f"sent {signal.Signals(signum).name}"}
 
     # --- the tree dump ---------------------------------------------------------------------
 
     def facts(self) -> dict[str, Any]:
-        total = len(self.plan.grid) - 1 if self.profile else None
+        key = self.key
+        total = len(self.plan.grid) - 1 if key else None
         return {
-            "run": self.run, "run_kind": self.run_kind.value, "profile": self.profile, "start_segment": self.start_segment,
+            "run": self.run, "run_kind": key.kind.value if key else None,
+            "profile": key.name if key else None, "start_segment": self.start_segment,
             "pid": self.ffmpeg.pid if self.ffmpeg else None, "ffmpeg": self.machine.state.value,
             **self._usage(),
             "first_segment": self.first_ready, "last_segment": self.last_ready,
@@ -300,13 +283,11 @@ class Transcoder(LinkedActor):
         }
 
     def _usage(self) -> dict[str, Any]:
-        if self.process is None or self.machine.state in (_T.FINISHED, _T.FAILED):
-            return {"cpu": None, "rss": None}
-        try:
-            with self.process.oneshot():
-                return {"cpu": self.process.cpu_percent(None), "rss": self.process.memory_info().rss}
-        except psutil.Error:
-            return {"cpu": None, "rss": None}
+        usage = None
+        if self.ffmpeg is not None and self.machine.state not in (_T.FINISHED, _T.FAILED):
+            usage = self.ffmpeg.usage()
+        cpu, rss = usage if usage is not None else (None, None)
+        return {"cpu": cpu, "rss": rss}
 
 
 def _forward_to(ref: pykka.ActorRef[Any]) -> Callable[[Any], None]:

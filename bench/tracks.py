@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 
 from actors import media
-from actors.runs import SWITCH_HOLD
+from actors.run import SWITCH_HOLD
 from bench import ffmpeg_alone, hlsd
 from bench.common import OUT, Bench, Client, Line, Stats, Target, expect, side_by_side, wait_until
 from tests.helpers.track_clips import ENGLISH_SRT
@@ -198,20 +198,13 @@ def _session_cpu(port: int, pid: int, plan: media.Plan, audio: int) -> float:
 # --- FFmpeg alone -----------------------------------------------------------------------
 
 def _audio_argv(plan: media.Plan, index: int) -> ffmpeg_alone.ArgvBuilder:
-    """The audio recipe as hlsd's transcoder builds it (``actors.transcoder``)."""
-    track = plan.audio_track(index)
-    channels, kbps = media.audio_channels(track), plan.audio_kbps(track)
-    return lambda out, progress, listing: media.audio_rendition_args(
-        plan.info.path, track, plan.grid, AT, out, f"pipe:{listing}", channels=channels,
-        bitrate_kbps=kbps, progress=f"pipe:{progress}")
+    """The audio recipe hlsd's transcoder runs (``media.recipe_for``)."""
+    return media.recipe_for(plan, media.RenditionKey.audio(index), AT).argv
 
 
 def _video_argv(plan: media.Plan, name: str, start: int = AT) -> ffmpeg_alone.ArgvBuilder:
-    """The video recipe as hlsd's transcoder builds it: video only (audio is a rendition)."""
-    profile = plan.rendition(name)
-    return lambda out, progress, listing: media.ffmpeg_args(
-        plan.info, profile, plan.boundaries[name], start, out, progress, listing,
-        muxed_audio=False)
+    """The video recipe hlsd's transcoder runs: video only (audio is a rendition)."""
+    return media.recipe_for(plan, media.RenditionKey.video(name), start).argv
 
 
 def _outputs(argv: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ def install(system: HlsSystem) -> None:
     threading._register_atexit(lambda: stop(system))  # type: ignore[attr-defined]
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
-        system.install_signal_handlers()
+        system.operators.install_signal_handlers()
 
 
 def stop(system: HlsSystem) -> None:

@@ -39,6 +39,8 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Collection
 
+import psutil
+
 from actors.ffmpeg.tags import ARGV0_MARKER, Tag
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class ProcessHandle:
         # Held while signalling the group and while reaping its leader: an unreaped
         # leader keeps the group id from being reused, so a signal never hits strangers.
         self._reap_lock = threading.Lock()
+        self._process: psutil.Process | None = None
 
     @property
     def pid(self) -> int:
@@ -83,6 +86,43 @@ class ProcessHandle:
     def returncode(self) -> int | None:
         """The exit status once reaped (negative: killed by that signal), else None."""
         return self.popen.returncode
+
+    def signal_group(self, sig: signal.Signals) -> bool:
+        """Send ``sig`` to the group; False if the leader is already reaped (the group id
+        may belong to strangers by now)."""
+        with self._reap_lock:
+            if self.returncode is not None:
+                return False
+            killpg(self.pid, sig)
+            return True
+
+    def signal_leader(self, sig: int) -> bool:
+        """Fault injection: ``sig`` to FFmpeg alone, as a crash or a stray kill would hit
+        it; False if it is already reaped."""
+        with self._reap_lock:
+            if self.returncode is not None:
+                return False
+            os.kill(self.pid, sig)
+            return True
+
+    def kill_and_reap(self) -> int:
+        """Kill what is left of the group, then reap the leader, which must have exited."""
+        with self._reap_lock:
+            if self.returncode is None:
+                killpg(self.pid, signal.SIGKILL)
+                # The pidfd was readable: the whole thread group has exited, no waiting here.
+                return self.popen.wait()
+            return self.returncode
+
+    def usage(self) -> tuple[float, int] | None:
+        """The leader's CPU percent since the last call and its RSS, or None once gone."""
+        try:
+            if self._process is None:
+                self._process = psutil.Process(self.pid)
+            with self._process.oneshot():
+                return self._process.cpu_percent(None), self._process.memory_info().rss
+        except psutil.Error:
+            return None
 
     def stderr_tail(self) -> list[str]:
         with self._stderr_lock:
@@ -216,3 +256,10 @@ def raise_open_files_limit() -> None:
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         log.info("open files limit raised from %d to %d", soft, hard)
+
+
+def killpg(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # the group is already empty

@@ -9,7 +9,6 @@ pause a run (SIGSTOP/SIGCONT). All run on the owner's thread.
 from __future__ import annotations
 
 import logging
-import os
 import select
 import signal
 import time
@@ -44,54 +43,30 @@ def stop_process_group(handle: ProcessHandle, grace: float) -> StopReport:
         sent = _terminate_group(handle, started + grace)
     if not _exited_by(handle.pidfd, time.monotonic()):
         return StopReport(sent, time.monotonic() - started, None)
-    returncode = reap(handle)
+    returncode = handle.kill_and_reap()
     handle.close()
     return StopReport(sent, time.monotonic() - started, returncode)
 
 
 def _terminate_group(handle: ProcessHandle, deadline: float) -> str:
-    _signal_group(handle, signal.SIGTERM)
-    _signal_group(handle, signal.SIGCONT)  # a suspended process acts on SIGTERM only once continued
+    handle.signal_group(signal.SIGTERM)
+    handle.signal_group(signal.SIGCONT)  # a suspended process acts on SIGTERM only once continued
     if _exited_by(handle.pidfd, deadline):
         return "SIGTERM"
-    _signal_group(handle, signal.SIGKILL)
+    handle.signal_group(signal.SIGKILL)
     _exited_by(handle.pidfd, time.monotonic() + KILL_WAIT)
     return "SIGKILL"
 
 
 def suspend(handle: ProcessHandle) -> bool:
     """SIGSTOP the group (a paused player); False if the process is already reaped."""
-    return _signal_group(handle, signal.SIGSTOP)
+    return handle.signal_group(signal.SIGSTOP)
 
 
 def resume(handle: ProcessHandle) -> bool:
     """SIGCONT the group; False if the process is already reaped."""
-    return _signal_group(handle, signal.SIGCONT)
+    return handle.signal_group(signal.SIGCONT)
 
-
-def _signal_group(handle: ProcessHandle, sig: signal.Signals) -> bool:
-    with handle._reap_lock:
-        if handle.returncode is not None:
-            return False
-        killpg(handle.pid, sig)
-        return True
-
-
-def reap(handle: ProcessHandle) -> int:
-    """Kill what is left of the group, then reap the leader, which must have exited."""
-    with handle._reap_lock:
-        if handle.returncode is None:
-            killpg(handle.pid, signal.SIGKILL)
-            # The pidfd was readable: the whole thread group has exited, so no waiting here.
-            return handle.popen.wait()
-        return handle.returncode
-
-
-def killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass  # the group is already empty
 
 
 def _exited_by(pidfd: int, deadline: float) -> bool:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Collection
 
 import psutil
 
-from actors.ffmpeg.spawn import KILL_WAIT, close_all
-from actors.ffmpeg.stop import killpg, unexited
+from actors.ffmpeg.spawn import KILL_WAIT, close_all, killpg
+from actors.ffmpeg.stop import unexited
 from actors.ffmpeg.tags import ARGV0_MARKER, Tag, owner_alive, same_start
 from actors.ffmpeg.workdirs import (
     other_instance_dirs,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from actors.ffmpeg.spawn import ProcessHandle, close_all
-from actors.ffmpeg.stop import reap
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +218,7 @@ class ProcessWatcher:
         self._selector.unregister(watched.pidfd)
         os.close(watched.pidfd)
         self._watched.discard(watched)
-        returncode = reap(watched.handle)
+        returncode = watched.handle.kill_and_reap()
         watched.deliver(ProcessExited(watched.handle.pid, returncode,
                                       tuple(watched.handle.stderr_tail())))
 

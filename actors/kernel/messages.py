@@ -23,10 +23,11 @@ class ExitKind(str, Enum):
 @dataclass(frozen=True)
 class Exit:
     """Why an actor ended. ``crash`` and ``gave_up`` are abnormal: transient children
-    restart on them."""
+    restart on them. A supervisor that gave up names the child that kept failing."""
 
     kind: ExitKind
     detail: str = ""
+    child: str | None = None
 
     @property
     def abnormal(self) -> bool:
@@ -38,8 +39,8 @@ class Exit:
         return cls(ExitKind.CRASH, detail)
 
     @classmethod
-    def gave_up(cls, detail: str) -> Exit:
-        return cls(ExitKind.GAVE_UP, detail)
+    def gave_up(cls, detail: str, child: str | None = None) -> Exit:
+        return cls(ExitKind.GAVE_UP, detail, child)
 
 
 NORMAL = Exit(ExitKind.NORMAL)

@@ -188,7 +188,7 @@ class Supervisor(LinkedActor):
                 self._children.remove(child)
             return
         if not self._record_restart():
-            self._give_up(f"child {child_id}: {exit.detail}")
+            self._give_up(f"child {child_id}: {exit.detail}", child_id)
             return
         self._restart_by_strategy(child)
 
@@ -221,7 +221,7 @@ class Supervisor(LinkedActor):
         if child is None or child.ref is not None:
             return
         if not self._record_restart():
-            self._give_up(f"child {child_id}: restart kept failing")
+            self._give_up(f"child {child_id}: restart kept failing", child_id)
             return
         self._start_or_retry(child)
 
@@ -237,11 +237,11 @@ class Supervisor(LinkedActor):
         while self._restarts and now - self._restarts[0] > self.flags.period:
             self._restarts.popleft()
 
-    def _give_up(self, detail: str) -> None:
+    def _give_up(self, detail: str, child_id: str) -> None:
         reason = (f"reached max restart intensity {self.flags.intensity}/"
                   f"{self.flags.period:g}s ({detail})")
         log.error("%s: %s; shutting down", self.name, reason)
-        self.exit(Exit.gave_up(reason))
+        self.exit(Exit.gave_up(reason, child_id))
 
     # --- stopping children ---------------------------------------------------------------
 

@@ -6,6 +6,8 @@
   owner of those facts.
 - ``playlists``: the master and media playlists of a plan.
 - ``recipe``: FFmpeg's arguments for one run, and how to read what it reports.
+- ``runs``: what one FFmpeg run makes (``RenditionKey``, ``RunKind``) and its recipe
+  (``recipe_for(plan, key, start)``), asking the plan, whole.
 - ``tracks``, ``sidecars``, ``filters``, ``track_recipes``: every stream of a file, the
   subtitle files beside it, what a source needs, the audio and subtitle recipes.
 """
@@ -31,6 +33,8 @@ from actors.media.recipe import (
     parse_segment_list_line,
     reaches_its_boundary,
 )
+from actors.media.runs import (SUBTITLE_FILE, Recipe, RenditionKey, RunKind,
+                               check_rendition, recipe_for)
 from actors.media.sidecars import find_sidecars
 from actors.media.track_recipes import (
     audio_rendition_args,
@@ -48,5 +52,6 @@ __all__ = [
     "copies_audio", "ffmpeg_args", "list_media", "make_plan", "master_playlist",
     "media_playlist", "needs_keyframes", "output_size", "parse_segment_list_line",
     "reaches_its_boundary", "renditions", "resolve_media", "segment_boundaries",
-    "segment_for_time",
+    "segment_for_time", "SUBTITLE_FILE", "Recipe", "RenditionKey", "RunKind", "check_rendition",
+    "recipe_for",
 ]

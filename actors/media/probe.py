@@ -14,6 +14,7 @@ every stream (audio tracks, subtitles, what the video source needs).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -22,11 +23,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from actors.errors import NotFound, NotMedia, Unavailable, Unplayable
+from actors.errors import HlsError, NotFound, NotMedia, Unavailable, Unplayable, logged
 from actors.ffmpeg import ProbeFailed, ProbeTimedOut, run_ffprobe
 from actors.media.index import MediaIndex, Stamp
 from actors.media.keyframes import read_keyframes
 from actors.media.tracks import Tracks, parse_streams
+
+log = logging.getLogger(__name__)
 
 INDEX_READ_RATE = 50e6  # bytes/s of a slow disk; a cached 520 MB file took 0.35 s
 PROBE_ARGS = ("-of", "json", "-show_format", "-show_streams")
@@ -195,10 +198,8 @@ class Prober:
     def _run(self, args: list[str], path: Path, timeout: float) -> str:
         try:
             return run_ffprobe(self._ffprobe, args, path, timeout)
-        except ProbeTimedOut as error:
-            raise Unavailable(str(error), retry_in=2, code="probe_timeout") from None
-        except ProbeFailed as error:
-            raise NotMedia(f"not a media file FFmpeg can read: {error}") from None
+        except (ProbeTimedOut, ProbeFailed) as error:
+            raise _refused(error, path) from None
 
     def _read_info(self, path: Path, stamp: Stamp) -> MediaInfo:
         media_id = self._media_id(path)
@@ -227,10 +228,8 @@ class Prober:
         timeout = self._timeout + info.size / INDEX_READ_RATE
         try:
             found = packet_index(self._ffprobe, info.path, str(info.video.index), timeout)
-        except ProbeTimedOut as error:
-            raise Unavailable(str(error), retry_in=2, code="probe_timeout") from None
-        except ProbeFailed as error:
-            raise NotMedia(f"not a media file FFmpeg can read: {error}") from None
+        except (ProbeTimedOut, ProbeFailed) as error:
+            raise _refused(error, info.path) from None
         if not found.times:
             raise Unplayable("the video stream has no keyframes", "no_keyframes")
         if media_id is not None:
@@ -326,3 +325,11 @@ def _audio_stream(stream: dict[str, Any]) -> AudioStream:
         sample_rate=_int(stream.get("sample_rate")) or 48000,
         bit_rate=_int(stream.get("bit_rate")) or _int(stream.get("tags", {}).get("BPS")),
         profile=stream.get("profile"))
+
+
+def _refused(error: ProbeTimedOut | ProbeFailed, path: Path) -> HlsError:
+    """What a client hears of a failed probe; the reason and the path go to the log."""
+    if isinstance(error, ProbeTimedOut):
+        return logged(Unavailable("reading the file took too long", retry_in=2,
+                                  code="probe_timeout"), f"{path}: {error}", log)
+    return logged(NotMedia("not a media file FFmpeg can read"), f"{path}: {error}", log)

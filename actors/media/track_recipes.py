@@ -52,6 +52,11 @@ def audio_channels(track: AudioTrack, surround_allowed: bool) -> int:
     return SURROUND_CHANNELS if surround_allowed and track.channels >= 6 else 2
 
 
+def audio_sample_rate(source_rate: int) -> int:
+    """The rate an audio rendition is encoded at: the source's where AAC in HLS takes it."""
+    return source_rate if source_rate in AAC_SAMPLE_RATES else 48000
+
+
 def audio_rendition_args(media_path: Path, track: AudioTrack, boundaries: tuple[float, ...],
                          start_segment: int, out_dir: Path, segment_list: str, *,
                          channels: int, bitrate_kbps: int, progress: str | None = None,
@@ -65,7 +70,7 @@ def audio_rendition_args(media_path: Path, track: AudioTrack, boundaries: tuple[
     if channels not in (2, SURROUND_CHANNELS):
         raise ValueError(f"an audio rendition has 2 or 6 channels, not {channels}")
     start = boundaries[start_segment]
-    rate = track.sample_rate if track.sample_rate in AAC_SAMPLE_RATES else 48000
+    rate = audio_sample_rate(track.sample_rate)
     return [
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning",
         *(["-progress", progress] if progress else []),

@@ -18,6 +18,7 @@ import pytest
 
 from actors.media.index import Stamp
 from actors.system import HlsSystem
+from actors.media import RenditionKey
 from tests.helpers import ffmpeg_tools
 from tests.helpers.media import make_clip
 from tests.helpers.runtime import settings_for
@@ -96,7 +97,7 @@ def test_a_file_not_yet_indexed_plays_at_once(media: Path, tmp_path: Path,
         assert plan.profile == "copy" and len(plan.info.keyframes) == 90
         state = system.open_session("new.mp4", None, 0.0)
         try:
-            with system.segment(state["id"], plan.profile, 0) as segment:
+            with system.segment(state["id"], RenditionKey.video(plan.profile), 0) as segment:
                 assert segment.read(188)[0] == 0x47  # an MPEG-TS packet
         finally:
             system.stop_session(state["id"])

@@ -17,6 +17,7 @@ import m3u8
 import pytest
 
 from actors.system import HlsSystem
+from actors.media import RenditionKey
 from tests.helpers.media import FFMPEG, FFPROBE
 from tests.helpers.runtime import leftover_runs, settings_for, tagged_pids
 
@@ -89,7 +90,7 @@ def test_every_variant_is_the_size_and_rate_its_master_says(library, tmp_path, s
             says_width, says_height = variant.stream_info.resolution
             says_rate = variant.stream_info.frame_rate
             segment = tmp_path / f"{variant.uri}-0.ts"
-            with system.segment(session_id, variant.uri, 0) as opened:
+            with system.segment(session_id, RenditionKey.video(variant.uri), 0) as opened:
                 segment.write_bytes(opened.read())
             got_width, got_height, got_rate = probe_video(segment)
             where = f"{source.name} {variant.uri}"

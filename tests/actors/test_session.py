@@ -15,15 +15,16 @@ import pytest
 from actors import tokens
 from actors.errors import NotFound, SessionFailed, Unavailable
 from actors.errors import HlsError as MediaError, NotMedia, Unplayable
-from actors.runs import ReadyBoard, Run
 from actors.session import Session
 from actors.system import HlsSystem
+from actors.media import RenditionKey
 from tests.helpers.kernel import eventually
 from tests.helpers.media import make_clip
 from tests.helpers.runtime import FAKES, leftover_runs, settings_for, tagged_pids
 
 pytestmark = pytest.mark.timeout(120)
 PROFILES = "\n copy copy\n 360p 360 600k 64k"
+COPY, P360 = RenditionKey.video("copy"), RenditionKey.video("360p")
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +63,12 @@ def state_or_none(system, session_id):
 
 
 def read(system, session_id, profile, number) -> bytes:
-    with system.segment(session_id, profile, number) as segment:
+    with system.segment(session_id, RenditionKey.video(profile), number) as segment:
         return segment.read()
 
 
 def segment_count(system, session_id, profile):
-    playlist = m3u8.loads(system.media_playlist(session_id, profile, str).decode())
+    playlist = m3u8.loads(system.media_playlist(session_id, RenditionKey.video(profile), str).decode())
     return len(playlist.segments)
 
 
@@ -90,7 +91,7 @@ def test_playlists_are_valid_vod_playlists_of_the_whole_file(start_system):
     for variant in master.playlists:
         assert variant.stream_info.bandwidth > 0 and "avc1" in variant.stream_info.codecs
     for profile in ("copy", "360p"):
-        playlist = m3u8.loads(system.media_playlist(session["id"], profile, str).decode())
+        playlist = m3u8.loads(system.media_playlist(session["id"], RenditionKey.video(profile), str).decode())
         assert playlist.playlist_type == "vod" and playlist.is_endlist
         assert playlist.media_sequence == 0
         assert all(round(s.duration) <= playlist.target_duration for s in playlist.segments)
@@ -195,7 +196,7 @@ def test_segment_numbers_out_of_range_are_not_found(start_system, number):
     system = start_system()
     session_id = system.open_session("mp3.mkv")["id"]
     with pytest.raises(NotFound):
-        system.segment(session_id, "copy", number)
+        system.segment(session_id, COPY, number)
 
 
 def test_corrupt_media_is_refused_before_anything_is_spawned(start_system):
@@ -233,7 +234,7 @@ def test_a_transcoder_failing_beyond_its_intensity_gives_the_client_an_error(sta
     system = start_system(ffmpeg=str(FAKES / "ffmpeg-failing-at-start"), restart_intensity="2/10")
     session_id = system.open_session("mp3.mkv")["id"]
     with pytest.raises((SessionFailed, NotFound)):
-        system.segment(session_id, "copy", 0)
+        system.segment(session_id, COPY, 0)
     eventually(lambda: system.runtime.directory.lookup(session_id) is None)
 
 
@@ -241,7 +242,7 @@ def test_a_crashed_session_is_restarted_and_resumes_on_the_next_request(start_sy
     system = start_system()
     session_id = system.open_session("mp3.mkv")["id"]
     read(system, session_id, "copy", 0)
-    system.inject_fault("crash_session", session_id)
+    system.operators.inject_fault("crash_session", session_id)
     eventually(lambda: state_or_none(system, session_id) == "idle")
     assert read(system, session_id, "copy", 1)
 
@@ -287,7 +288,7 @@ def test_a_made_segment_is_served_while_its_session_is_busy_and_counts_as_activi
     release = threading.Event()
     system.runtime.directory.lookup(session_id).tell(Hold(release))
     try:
-        with system.segment(session_id, "copy", 2) as segment:  # before the session is free
+        with system.segment(session_id, COPY, 2) as segment:  # before the session is free
             data = segment.read()
     finally:
         release.set()
@@ -302,9 +303,9 @@ def test_a_made_segment_deleted_since_is_answered_by_the_session(start_system):
     read(system, session_id, "copy", 0)
     eventually(lambda: 1 in system.session_state(session_id)["segments_ready"], timeout=30)
     ref = system.runtime.directory.lookup(session_id)
-    Path(system.runtime.directory.ready(session_id, ref, "copy", 1)).unlink()
+    Path(system.runtime.directory.ready(session_id, ref, COPY, 1)).unlink()
     with pytest.raises(Unavailable) as vanished:
-        system.segment(session_id, "copy", 1)
+        system.segment(session_id, COPY, 1)
     assert "vanished" in str(vanished.value) and vanished.value.retry_in
 
 
@@ -313,25 +314,7 @@ def test_a_stopped_session_shows_no_segment_to_the_web_threads(start_system):
     session_id = system.open_session("movie.mp4", "copy")["id"]
     read(system, session_id, "copy", 0)
     ref = system.runtime.directory.lookup(session_id)
-    assert system.runtime.directory.ready(session_id, ref, "copy", 0) is not None
+    assert system.runtime.directory.ready(session_id, ref, COPY, 0) is not None
     system.stop_session(session_id)  # its files are deleted: its board is blank first
-    assert system.runtime.directory.ready(session_id, ref, "copy", 0) is None
+    assert system.runtime.directory.ready(session_id, ref, COPY, 0) is None
     assert not ref.is_alive()
-
-
-def test_the_board_shows_a_copy_of_what_the_session_last_showed():
-    board, run = ReadyBoard(), Run("r-1", "transcoder-1", "copy", 0)
-    run.ready[0] = "/work/r-1/0.ts"
-    assert board.path("copy", 0) is None
-    board.show(run)
-    assert board.path("copy", 0) == "/work/r-1/0.ts"
-    assert board.path("360p", 0) is None and board.path("copy", 1) is None
-    run.ready[1] = "/work/r-1/1.ts"  # the session's own state: not on the board until shown
-    assert board.path("copy", 1) is None
-    board.show(run)
-    assert board.path("copy", 1) == "/work/r-1/1.ts"
-    run.restart("r-1r1", 1)  # a crashed transcoder's segments are gone
-    board.show(run)
-    assert board.path("copy", 0) is None and board.path("copy", 1) is None
-    board.show(None)
-    assert board.path("copy", 0) is None

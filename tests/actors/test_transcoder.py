@@ -18,6 +18,7 @@ from actors.kernel import ChildSpec, Restart, Strategy, Supervisor, SupervisorFl
 from actors.media import Plan
 from actors.transcoder import Transcoder
 from actors import media
+from actors.media import RenditionKey
 from tests.helpers.kernel import Collector, Journal, eventually, wait_dead
 from tests.helpers.media import make_clip
 from tests.helpers.runtime import FAKES, leftover_runs, running_runtime, tagged_pids
@@ -37,7 +38,7 @@ class Owner(pykka.ThreadingActor):
         match message:
             case TranscoderReady(child_id=child_id, ref=ref):
                 self.runs += 1
-                ref.tell(Begin(f"run{self.runs}", self.profile, self.start))
+                ref.tell(Begin(f"run{self.runs}", RenditionKey.video(self.profile), self.start))
                 self.journal.add("ready", child_id)
             case FfmpegStarted(run=run, pid=pid):
                 self.journal.add("pid", run, pid)

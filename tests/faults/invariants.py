@@ -102,7 +102,7 @@ class InProcessHlsd(HlsdView):
         self.kill_grace = system.settings.kill_grace
 
     def tree(self) -> dict[str, Any]:
-        return self.system.tree()
+        return self.system.operators.tree()
 
     def live_runs(self) -> set[str]:
         return self.system.runtime.live.runs()

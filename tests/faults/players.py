@@ -30,6 +30,7 @@ import psutil
 
 from actors.errors import HlsError
 from actors.system import HlsSystem
+from actors.media import RenditionKey
 from web.views.errors import retry_after, status_of
 
 TIMED_OUT = 0
@@ -82,7 +83,7 @@ class InProcessClient:
 
     def segment(self, session: str, profile: str, number: int) -> Answer:
         def read() -> bytes:
-            with self.system.segment(session, profile, number) as opened:
+            with self.system.segment(session, RenditionKey.video(profile), number) as opened:
                 return opened.read()
         return _call(read)
 
@@ -97,7 +98,7 @@ class InProcessClient:
         return _call(lambda: self.system.stop_session(session))
 
     def fault(self, fault: str, session: str | None = None) -> Answer:
-        return _call(lambda: self.system.inject_fault(fault, session))
+        return _call(lambda: self.system.operators.inject_fault(fault, session))
 
 
 def _call(work: Callable[[], Any]) -> Answer:

@@ -12,6 +12,7 @@ import pytest
 from actors.errors import Unavailable
 from actors.kernel import Crash
 from actors.messages import RequestSegment, StopSession
+from actors.media import RenditionKey
 from tests.faults.invariants import session_nodes
 from tests.faults.players import (
     answer_bound,
@@ -76,7 +77,7 @@ def test_a_crashed_sessions_supervisor_ends_every_session_with_a_clear_error(sta
     assert player.error is None, f"playback broke: {player.error} ({player.statuses})"
     assert sorted(player.segments) == list(SEGMENTS)
     assert decode_errors(player.stream(), tmp_path) == ""
-    wait_for(lambda: system.tree()["total_restarts"] == 1, 5, "the root restarted the sessions supervisor")
+    wait_for(lambda: system.operators.tree()["total_restarts"] == 1, 5, "the root restarted the sessions supervisor")
     scenario.finish_cleanly(tmp_path)
 
 
@@ -92,7 +93,7 @@ def test_a_crashed_transcoders_supervisor_is_restarted_by_its_session(start_hlsd
     assert sorted(player.segments) == list(SEGMENTS)
     assert session_state(client, session)["restarts"] == 1
     assert session_state(client, other) is not None, "another session was hurt"
-    assert scenario.system.tree()["total_restarts"] == 0
+    assert scenario.system.operators.tree()["total_restarts"] == 0
     scenario.finish_cleanly(tmp_path)
 
 
@@ -113,11 +114,11 @@ def test_beyond_the_restart_intensity_the_session_ends_and_its_client_gets_an_er
     if condition == "playing":  # it was waiting when the session gave up: a clear error
         assert player.error is not None and player.error.clear_error, player.error
         assert player.error.status in (404, 502)
-        assert not session_nodes(scenario.system.tree())
+        assert not session_nodes(scenario.system.operators.tree())
     else:  # it came after the session ended: its token starts a new life, which plays
         assert player.error is None, f"playback broke: {player.error} ({player.statuses})"
         assert sorted(player.segments) == list(SEGMENTS)
-        assert len(session_nodes(scenario.system.tree())) == 1  # one new life, from the token
+        assert len(session_nodes(scenario.system.operators.tree())) == 1  # one new life, from the token
     assert player.longest <= answer_bound(settings.segment_wait)
     scenario.finish_cleanly(tmp_path)
 
@@ -129,7 +130,7 @@ def test_requests_queued_behind_a_crash_are_answered_at_once(start_hlsd, tmp_pat
     ref = scenario.system.runtime.directory.lookup(scenario.session)
     request, stop = pykka.ThreadingFuture(), pykka.ThreadingFuture()
     ref.tell(Crash("injected crash_session"))
-    ref.tell(RequestSegment(PROFILE, 20, request))
+    ref.tell(RequestSegment(RenditionKey.video(PROFILE), 20, request))
     ref.tell(StopSession("client", stop))
 
     with pytest.raises(Unavailable):
@@ -151,5 +152,5 @@ def test_a_stop_under_a_restarting_sessions_supervisor_never_answers_503(start_h
     assert all(answer.elapsed <= scenario.settings.kill_grace + 5.5 for answer in answers), answers
     for session in sessions:
         gone(client, session, timeout=1)
-    wait_for(lambda: scenario.system.tree()["total_restarts"] == 1, 5, "the root restarted the sessions supervisor")
+    wait_for(lambda: scenario.system.operators.tree()["total_restarts"] == 1, 5, "the root restarted the sessions supervisor")
     scenario.finish_cleanly(tmp_path)

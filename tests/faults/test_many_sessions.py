@@ -51,7 +51,7 @@ def test_fifty_sessions_stopped_at_once_leave_nothing(start_hlsd, tmp_path, how)
             assert wait_all_exited(pidfds, bound) is not None, "an FFmpeg outlived its session"
             for session in sessions:
                 gone(client, session, timeout=5)
-            wait_for(lambda: system.tree()["total_restarts"] == 1, 5, "sessions supervisor restarted")
+            wait_for(lambda: system.operators.tree()["total_restarts"] == 1, 5, "sessions supervisor restarted")
         else:
             with ThreadPoolExecutor(SESSIONS) as pool:
                 answers = list(pool.map(client.stop, sessions))

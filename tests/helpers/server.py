@@ -98,7 +98,7 @@ def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[Test
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
     app = web.main({"__file__": str(TEST_INI), "here": str(TEST_INI.parent)},
                    **settings_for(media_root, work_dir, **overrides))
-    app.registry.hls.tree()  # answered once the root has started its children
+    app.registry.hls.operators.tree()  # answered once the root has started its children
     # The start-up scan's ffprobe and poster runs are over before any test looks.
     wait_for_scan(app.registry.hls)
     try:

@@ -6,7 +6,7 @@ from webtest import TestApp
 from actors.system import HlsSystem
 from tests.helpers.server import spawned
 
-STATE_KEYS = {"id", "media", "profile", "state", "created", "last_activity", "transcoder_pid",
+STATE_KEYS = {"id", "short", "media", "profile", "state", "created", "last_activity", "transcoder_pid",
               "segments_ready", "restarts"}
 
 
@@ -30,6 +30,10 @@ def test_sessions_list_and_state(app: TestApp, session: str) -> None:
     state = app.get(f"/api/v1/sessions/{session}").json
     assert STATE_KEYS <= set(state)
     assert (state["id"], state["media"]) == (session, "clip.mp4")
+    tree = app.get("/api/v1/tree").json  # the short id is the one the tree names it by
+    sessions = next(node for node in tree["children"] if node["name"] == "sessions")
+    assert [node["session"] for node in sessions["children"]] == [state["short"]]
+    assert len(state["short"]) == 8 and state["short"] != session
 
 
 def test_heartbeat_answers_204(app: TestApp, session: str) -> None:

@@ -11,7 +11,7 @@ from typing import Iterator
 import m3u8
 import pytest
 
-from actors.runs import SWITCH_HOLD
+from actors.run import SWITCH_HOLD
 from tests.helpers.media import make_clip
 from tests.helpers.server import Server, spawned, start_server
 from tests.helpers.track_clips import FFMPEG, FFPROBE

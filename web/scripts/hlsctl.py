@@ -213,7 +213,10 @@ def _count(count: int, one: str, many: str) -> str:
 
 # --- the session table --------------------------------------------------------------------
 
+# SESSION is the short id the tree dump and the log name a session by; ID is its token
+# (what `hlsctl stop` takes).
 COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("SESSION", lambda s: _cell(s.get("short"))),
     ("ID", lambda s: _cell(s.get("id"))),
     ("STATE", lambda s: _cell(s.get("state"))),
     ("PROFILE", lambda s: _cell(s.get("profile"))),

@@ -20,9 +20,9 @@ def tree(request: Request) -> dict[str, Any] | Response:
     """The live actor tree: JSON, or ``?format=text`` for the indented text form."""
     match request.GET.get("format", "json"):
         case "json":
-            return request.registry.hls.tree()
+            return request.registry.hls.operators.tree()
         case "text":
-            return Response(text=request.registry.hls.tree_text() + "\n",
+            return Response(text=request.registry.hls.operators.tree_text() + "\n",
                             content_type="text/plain", charset="utf-8")
         case other:
             raise Invalid(f"format must be json or text, not {other!r}")
@@ -35,7 +35,7 @@ def inject_fault(request: Request) -> dict[str, Any]:
     if not system.settings.faults_enabled:
         raise NotFound("fault injection is off (hls.faults_enabled = false)")
     body = params.json_body(request)
-    return system.inject_fault(params.text(body.get("fault"), "fault", required=True),
+    return system.operators.inject_fault(params.text(body.get("fault"), "fault", required=True),
                                params.text(body.get("session"), "session"))
 
 

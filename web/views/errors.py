@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from urllib.parse import unquote_to_bytes
 
 from pyramid.exceptions import PredicateMismatch, URLDecodeError
@@ -32,7 +33,8 @@ STATUSES: tuple[tuple[type[HlsError], int], ...] = (
 def refused(error: HlsError, request: Request) -> Response:
     """What hlsd refused on purpose: the status of its kind, its code and detail, and
     ``Retry-After`` when it may clear."""
-    return error_response(request, status_of(error), error.code, error.detail, retry_after(error))
+    return error_response(request, status_of(error), error.code, error.detail, retry_after(error),
+                          ref=error.ref)
 
 
 def status_of(error: HlsError) -> int:
@@ -98,23 +100,27 @@ def http_error(error: HTTPException, request: Request) -> Response:
 
 @exception_view_config(Exception)
 def internal_error(error: Exception, request: Request) -> Response:
-    """A bug: logged with its traceback, answered without it."""
-    log.exception("%s %s?%s failed", request.method, raw_path(request),
-                  request.environ.get("QUERY_STRING", ""))
-    return error_response(request, 500, "internal", "internal server error")
+    """A bug: logged with its traceback under a ref, answered with the ref only."""
+    ref = secrets.token_hex(4)
+    log.exception("%s %s?%s failed [ref %s]", request.method, raw_path(request),
+                  request.environ.get("QUERY_STRING", ""), ref)
+    return error_response(request, 500, "internal", "internal server error", ref=ref)
 
 
 def error_response(request: Request, status: int, error: str, detail: str,
-                   retry_after: int | None = None, page: bool | None = None) -> Response:
-    """``page``: the HTML page or JSON; by default, as the matched route says."""
+                   retry_after: int | None = None, page: bool | None = None,
+                   ref: str | None = None) -> Response:
+    """``page``: the HTML page or JSON; by default, as the matched route says. ``ref``
+    names the log line of an error that went wrong inside."""
     if page is None:
         route = request.matched_route
         page = route is not None and route.name in PAGE_ROUTES
     if page and request.method in ("GET", "HEAD"):
-        response = render_to_response("web:templates/error.jinja2",
-                                      {"status": status, "error": error, "detail": detail}, request)
+        response = render_to_response("web:templates/error.jinja2", {
+            "status": status, "error": error, "detail": detail, "ref": ref}, request)
     else:
-        response = Response(json_body={"error": error, "detail": detail})
+        body = {"error": error, "detail": detail, **({"ref": ref} if ref else {})}
+        response = Response(json_body=body)
     response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

@@ -14,7 +14,7 @@ from pyramid.request import Request
 from pyramid.response import FileIter, Response
 from pyramid.view import view_config
 
-from actors.messages import RunKind
+from actors.media import RenditionKey, RunKind
 from web import params
 from web.routes import STREAMING_ROUTES, segment_name
 
@@ -65,7 +65,7 @@ def media_playlist(request: Request) -> Response:
     """The VOD playlist of one rendition, every segment from the start."""
     match = request.matchdict
     return playlist_response(request.registry.hls.media_playlist(
-        match["session_id"], match["profile"], segment_name))
+        match["session_id"], RenditionKey.video(match["profile"]), segment_name))
 
 
 @view_config(route_name="hls_segment", request_method="GET")
@@ -73,8 +73,8 @@ def segment(request: Request) -> Response:
     """Segment n once complete; at most ``hls.max_waiting`` requests wait for FFmpeg at
     once (a segment already made needs no slot)."""
     match = request.matchdict
-    opened = request.registry.hls.segment(match["session_id"], match["profile"], int(match["number"]),
-                                          waits=request.registry.segment_waits)
+    opened = request.registry.hls.segment(match["session_id"], RenditionKey.video(match["profile"]),
+                                          int(match["number"]), request.registry.segment_waits)
     return segment_response(request, opened)
 
 

@@ -6,7 +6,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from actors.messages import RunKind
+from actors.media import RenditionKey
 from web.routes import segment_name
 from web.views.streaming import playlist_response, preflight, segment_response
 
@@ -18,19 +18,19 @@ SUBTITLE_MAX_AGE = 3600
 @view_config(route_name="hls_subs_playlist", request_method="GET")
 def track_playlist(request: Request) -> Response:
     """The VOD playlist of an audio or subtitle rendition, on the video's segment grid."""
-    session_id, track = request.matchdict["session_id"], int(request.matchdict["track"])
+    session_id, track = request.matchdict["session_id"], request.matchdict["track"]
     audio = request.matched_route.name == "hls_audio_playlist"
-    kind, extension = (RunKind.AUDIO, "ts") if audio else (RunKind.SUBTITLES, "vtt")
-    return playlist_response(request.registry.hls.track_playlist(
-        session_id, kind, track, lambda n: segment_name(n, extension)))
+    key, extension = (RenditionKey.audio(track), "ts") if audio else (RenditionKey.subtitles(track), "vtt")
+    return playlist_response(request.registry.hls.media_playlist(
+        session_id, key, lambda n: segment_name(n, extension)))
 
 
 @view_config(route_name="hls_audio_segment", request_method="GET")
 def audio_segment(request: Request) -> Response:
     """Segment n of an audio track once complete (the run starts on demand)."""
     match = request.matchdict
-    opened = request.registry.hls.segment(match["session_id"], match["track"], int(match["number"]),
-                                          RunKind.AUDIO, request.registry.segment_waits)
+    opened = request.registry.hls.segment(match["session_id"], RenditionKey.audio(match["track"]),
+                                          int(match["number"]), request.registry.segment_waits)
     return segment_response(request, opened)
 
 
@@ -38,8 +38,8 @@ def audio_segment(request: Request) -> Response:
 def subtitle_segment(request: Request) -> Response:
     """The WebVTT document of segment n: every cue shown during it."""
     match = request.matchdict
-    text = request.registry.hls.segment(match["session_id"], match["track"], int(match["number"]),
-                                        RunKind.SUBTITLES, request.registry.segment_waits)
+    text = request.registry.hls.segment(match["session_id"], RenditionKey.subtitles(match["track"]),
+                                        int(match["number"]), request.registry.segment_waits)
     return Response(body=text.encode(), content_type=WEBVTT, charset="utf-8",
                     cache_control=f"max-age={SUBTITLE_MAX_AGE}")
 

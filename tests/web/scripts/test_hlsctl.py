@@ -212,7 +212,7 @@ TREE_TEXT = """root  supervisor one_for_one  restarts 0/5 in 60s  up 2h03m
 └─ sessions  supervisor dynamic  children 0"""
 
 SESSION = {
-    "id": "3f9c2a", "media": "movies/a.mkv", "profile": "720p", "profiles": ["720p", "480p"],
+    "id": "3f9c2aTOKEN", "short": "3f9c2a", "media": "movies/a.mkv", "profile": "720p", "profiles": ["720p", "480p"],
     "state": "playing", "created": 1767225600.0, "last_activity": 1767225660.0, "idle": 2.14,
     "transcoder_pid": 4242, "run": "r1", "segments_ready": [12, 13, 14, 41],
     "segments": {"720p": 560, "480p": 560}, "position": 50.0, "paused": False, "restarts": 0,
@@ -242,7 +242,7 @@ def test_tree_json_with_options_after_the_command(hlsd, capsys):
 
 
 def test_sessions_as_a_table_and_as_json(hlsd, capsys):
-    waiting = {**SESSION, "id": "77aa01", "media": "b.mp4", "profile": "480p", "state": "starting",
+    waiting = {**SESSION, "id": "77aa01TOKEN", "short": "77aa01", "media": "b.mp4", "profile": "480p", "state": "starting",
                "transcoder_pid": None, "segments_ready": [], "idle": 0.0, "restarts": 2}
     hlsd.reply("GET", "/api/v1/sessions", 200, [SESSION, waiting])
 
@@ -250,10 +250,12 @@ def test_sessions_as_a_table_and_as_json(hlsd, capsys):
 
     assert code == 0
     header, first, second = out.splitlines()
-    assert header.split() == ["ID", "STATE", "PROFILE", "PID", "SEGMENTS", "IDLE", "RESTARTS", "MEDIA"]
-    assert first.split() == ["3f9c2a", "playing", "720p", "4242", "12..41/560", "2.1s", "0",
-                             "movies/a.mkv"]
-    assert second.split() == ["77aa01", "starting", "480p", "-", "none/560", "0.0s", "2", "b.mp4"]
+    assert header.split() == ["SESSION", "ID", "STATE", "PROFILE", "PID", "SEGMENTS", "IDLE",
+                              "RESTARTS", "MEDIA"]
+    assert first.split() == ["3f9c2a", "3f9c2aTOKEN", "playing", "720p", "4242", "12..41/560",
+                             "2.1s", "0", "movies/a.mkv"]
+    assert second.split() == ["77aa01", "77aa01TOKEN", "starting", "480p", "-", "none/560",
+                              "0.0s", "2", "b.mp4"]
     assert header.index("MEDIA") == first.index("movies/a.mkv")  # columns line up
     code, out, _ = run(capsys, "--url", hlsd.url, "--json", "sessions")
     assert code == 0 and json.loads(out) == [SESSION, waiting]
