@@ -85,7 +85,7 @@ class SegmentReady:
 class RunFinished:
     """Transcoder -> session: FFmpeg reached the end of the media (exit status 0), or the
     run failed for good (``error``, for the log: it would fail again, so it is not
-    restarted): its recipe or run dir was refused, or a subtitle conversion failed."""
+    restarted): its recipe was refused, or a subtitle conversion failed."""
 
     run: str
     error: str | None = None

@@ -3,8 +3,8 @@
 A run makes one rendition (``RenditionKey``): its recipe (``media.recipe_for``) says
 how. Runs that list segments (video, audio, on the plan's grid) announce each one; a
 whole-file run (a subtitle track's WebVTT) announces its file as segment 0 once FFmpeg
-exited 0. A run that fails for good — its recipe or run dir refused, or a whole-file
-conversion that fails or outlives ``hls.segment_wait`` — is reported as ``RunFinished``
+exited 0. A run that fails for good — its recipe refused, or a whole-file conversion
+that fails or outlives ``hls.segment_wait`` — is reported as ``RunFinished``
 with an error and ends normally: it would fail again, so it is not restarted. Every
 kind is spawned, tagged, stopped and swept the same way.
 
@@ -161,13 +161,15 @@ class Transcoder(LinkedActor):
         self.run, self.key, self.start_segment = run, key, start
         try:  # refused before any file exists; a refusal would come again: not a crash
             self.recipe = media.recipe_for(self.plan, key, start)
-            self.runtime.live.add_run(run)
-            self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance,
-                                          self.session_id, run)
-            self.run_dir.mkdir(parents=True)
-        except (HlsError, ValueError, OSError) as error:
-            self._give_up(f"cannot start {key.describe()}: {error}")
+        except (HlsError, ValueError) as error:
+            self._give_up(f"no recipe for {key.describe()}: {error}")
             return
+        self.runtime.live.add_run(run)
+        # A dir that cannot be made (a full disk, an unwritable work dir) is a crash: the
+        # supervisor retries, and beyond its intensity the session ends with an error.
+        self.run_dir = ffmpeg.run_dir(self.settings.work_dir, self.settings.instance,
+                                      self.session_id, run)
+        self.run_dir.mkdir(parents=True)
         self._spawn(self.recipe)
 
     def _spawn(self, recipe: media.Recipe) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from pyramid.config import Configurator
 from pyramid.router import Router
@@ -24,7 +24,10 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     except SettingsError as error:
         print(f"hlsd: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    system = HlsSystem(hls_settings)
+    try:
+        system = HlsSystem(hls_settings)
+    except (OSError, ValueError) as error:  # ValueError: an unusable session secret file
+        _cannot_start(error)
     with Configurator(settings=settings) as config:
         config.include("pyramid_jinja2")
         config.include(".routes")
@@ -35,8 +38,12 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         app = config.make_wsgi_app()
     try:
         system.start()
-    except (OSError, ValueError) as error:  # ValueError: an unusable session secret file
-        print(f"hlsd: cannot start: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except (OSError, ValueError) as error:
+        _cannot_start(error)
     lifecycle.install(system)
     return app
+
+
+def _cannot_start(error: Exception) -> NoReturn:
+    print(f"hlsd: cannot start: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
