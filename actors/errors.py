@@ -25,11 +25,12 @@ class HlsError(Exception):
             self.code = code
 
 
-def logged(error: HlsError, cause: object, log: logging.Logger) -> HlsError:
+def logged(error: HlsError, cause: object, log: logging.Logger,
+           level: int = logging.ERROR) -> HlsError:
     """``error`` with a new ``ref``; ``cause`` (what went wrong inside, paths and all) goes
     to ``log`` under that ref, never to the client."""
     error.ref = secrets.token_hex(4)
-    log.error("%s [ref %s]: %s", error.detail, error.ref, cause)
+    log.log(level, "%s [ref %s]: %s", error.detail, error.ref, cause)
     return error
 
 

@@ -331,5 +331,7 @@ def _refused(error: ProbeTimedOut | ProbeFailed, path: Path) -> HlsError:
     """What a client hears of a failed probe; the reason and the path go to the log."""
     if isinstance(error, ProbeTimedOut):
         return logged(Unavailable("reading the file took too long", retry_in=2,
-                                  code="probe_timeout"), f"{path}: {error}", log)
-    return logged(NotMedia("not a media file FFmpeg can read"), f"{path}: {error}", log)
+                                  code="probe_timeout"), f"{path}: {error}", log, logging.WARNING)
+    # A file of the library that is not media is the library's state, not hlsd's fault.
+    return logged(NotMedia("not a media file FFmpeg can read"), f"{path}: {error}", log,
+                  logging.WARNING)

@@ -1,6 +1,8 @@
 """Bad input is refused with the right JSON error before anything is spawned."""
 from __future__ import annotations
 
+import re
+
 import time
 from pathlib import Path
 
@@ -171,14 +173,20 @@ def test_segment_waits_are_bounded_with_a_hanging_fake_ffmpeg(media_root: Path, 
 
 
 def test_internal_errors_show_no_traceback(app: TestApp, system: HlsSystem,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     def broken(*args: object) -> list[dict[str, object]]:
         raise RuntimeError("secret internals at /srv/hlsd")
 
     monkeypatch.setattr(system.library_view, "listing", broken)  # what GET /media reads
     monkeypatch.setattr(system.library_view, "page", broken)  # what the library page reads
     response = app.get("/media", status=500)
-    assert response.json == {"error": "internal", "detail": "internal server error"}
+    answer = response.json
+    ref = answer.pop("ref")
+    assert answer == {"error": "internal", "detail": "internal server error"}
+    assert re.fullmatch(r"[0-9a-f]{8}", ref)
+    logged = [r for r in caplog.records if f"[ref {ref}]" in r.getMessage()]
+    assert logged and "secret internals" in str(logged[0].exc_info[1])  # the operator's line
     assert "secret" not in response.text and "Traceback" not in response.text
     page = app.get("/", status=500)
     assert "secret" not in page.text and "Traceback" not in page.text
