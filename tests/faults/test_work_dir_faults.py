@@ -25,7 +25,7 @@ from tests.faults.scenarios import CONDITIONS, SEGMENTS, Scenario
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
 UNPRIVILEGED = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
-AS_NOBODY_TIMEOUT = 150.0  # the case's own pytest, bounded by the module's 120 s inside
+AS_NOBODY_TIMEOUT = 150.0  # the case run as nobody, in its own pytest; its outer case waits longer
 
 
 def mount(*args: str) -> bool:
