@@ -13,6 +13,7 @@ e) After every session is deleted: back to the baseline (SPEC invariant 6); the 
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -112,6 +113,7 @@ class Usage:
 def _overhead(server: Server, port: int, media_id: str, count: int) -> list[Line]:
     _settle(server)
     base = Usage.of(server.pid)
+    fds_before = open_fds(server.pid)
     with Client(port) as client:
         runs_before = hlsd.first_segment_metric(client)[1]
         ids = [hlsd.open_session(client, media_id, PROFILE) for _ in range(count)]
@@ -131,16 +133,31 @@ def _overhead(server: Server, port: int, media_id: str, count: int) -> list[Line
     except TimeoutError:
         pass  # reported below, as errors
     after = Usage.of(server.pid)
+    left = sorted(set(open_fds(server.pid).items()) - set(fds_before.items()))
     return [
         Line("6c", f"cost of an open session no one reads (FFmpeg paused or done), at 0 and {count}",
              value=opened.per(base, count)),
         Line("6d", f"cost of an idle session (after idle_timeout), at 0 and {count}",
              value=idle.per(base, count)),
-        Line("6e", "after all sessions deleted, vs before", "count",
+        Line("6e", "after all sessions deleted, vs before", "threads and fds more",
              hlsd=Stats((after.left_over(base),)), target=LEAK_TARGET,
              value=f"threads {base.threads}→{after.threads}, RSS {base.rss / 2**20:.1f}→"
-                   f"{after.rss / 2**20:.1f} MiB, fds {base.fds}→{after.fds}"),
+                   f"{after.rss / 2**20:.1f} MiB, fds {base.fds}→{after.fds}",
+             note=("fds open after and not before: " + ", ".join(f"{fd} {what}" for fd, what in left)
+                   if left else "")),
     ]
+
+
+def open_fds(pid: int) -> dict[int, str]:
+    """fd -> what it is (``socket``, ``pipe``, ``anon_inode:...``, or a file's name)."""
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        found[int(fd)] = target.split(":[")[0] if ":[" in target else os.path.basename(target)
+    return found
 
 
 def _settle(server: Server) -> None:

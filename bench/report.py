@@ -197,7 +197,8 @@ def miss_note(line: Line) -> str:
     value = target.value(line) if target is not None else None
     if target is not None and value is not None and target.met(line) is False and not line.errors:
         shown = f"{value:.2f}" if target.subject == "ratio" else fmt(value, line.unit)
-        said.append(f"{target.subject} {target.statistic} {shown} against {target.text}")
+        said.append(f"{target.subject} {target.statistic} {shown} against {target.text}"
+                    + (f" ({line.value})" if line.value else ""))
         if target.subject == "ratio" and line.hlsd is not None and line.baseline is not None:
             stat = target.statistic
             said.append(f"hlsd {fmt(getattr(line.hlsd, stat), line.unit)} / {line.baseline_name or 'baseline'} "

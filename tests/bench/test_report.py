@@ -50,6 +50,8 @@ def test_a_miss_is_noted_with_its_measured_figure_and_target(tmp_path):
     assert "- 1a (first segment, copy): ratio p50 1.15 against ratio p50 ≤ 1.05" in notes
     assert "hlsd 142.3 ms / FFmpeg alone 123.4 ms" in notes
     assert "- 1a: hlsd p50 phases (ms): open 3.4" in notes
+    assert "- 6e (after all sessions deleted, vs before): hlsd max 2 count against 0 threads, " \
+           "0 fds more than before (threads 40→41, fds 14→15)" in notes
 
 
 def test_threads_or_fds_left_over_miss_6e():
