@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             row_started = now()
             try:
                 module = importlib.import_module(f"bench.{name}")
-                described[number] = (module.__doc__ or name).strip().splitlines()[0]
+                described[number] = " ".join((module.__doc__ or name).strip().split("\n\n")[0].split())
                 found = module.run(bench)
             except Exception as error:  # one broken row must not lose the others
                 traceback.print_exc()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actors.settings import CONVERTERS
 from bench.common import REPO, Client, Reply, die_with_parent, expect, wait_until
 from tests.helpers.server import PSERVE, SERVING, Server
 
@@ -65,13 +66,22 @@ def start(scratch: Path, media_root: Path, *, server: dict[str, Any] | None = No
                                    cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1",
                                                   "PYTHONPATH": str(REPO)},  # this checkout
                                    preexec_fn=die_with_parent)
-    started = Server(process, "", ini, log, work_dir, instance)
+    # What the server is told about its scan is what ``start_again`` waits for: a node
+    # with ``scan = false`` never begins a pass, so waiting for one would time out.
+    started = Server(process, "", ini, log, work_dir, instance, scans=_scans(ini))
     try:
         started.url = wait_until(lambda: _serving(started), START_TIMEOUT, 0.02, "hlsd serving")
     except BaseException:
         started.kill()
         raise
     return started
+
+
+def _scans(ini: Path) -> bool:
+    """Whether hlsd started from ``ini`` runs the library scan (``hls.scan``, default on)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ini)
+    return CONVERTERS["scan"](parser["app:main"].get("hls.scan", "true"))
 
 
 def _serving(server: Server) -> str | None:

@@ -41,7 +41,7 @@ def run(bench: Bench) -> list[Line]:
 
 def _cooperative(bench: Bench, port: int, recipe: Recipe, clip: clips.Clip, row: str) -> Line:
     profile = recipe.profile.name
-    stops, inside, alone, survivors, live = [], [], [], 0, 0
+    stops, inside, own, alone, survivors, live = [], [], [], [], 0, 0
     for _ in range(bench.repeats(12, 3)):
         with Client(port) as client:
             session_id, _, _ = hlsd.first_segment_over_http(client, clip.media_id, profile)
@@ -53,11 +53,13 @@ def _cooperative(bench: Bench, port: int, recipe: Recipe, clip: clips.Clip, row:
             survivors += running and psutil.pid_exists(pid)
             if running:
                 inside.append(hlsd.stop_time_since(client, before))
+                own.append(stops[-1] - inside[-1])
         alone.append(ffmpeg_alone.stop_latency(recipe, bench.scratch))
     return Line(row, f"stop, cooperative FFmpeg ({profile}, running)", "s", Stats(tuple(stops)),
                 Stats(tuple(alone)), "FFmpeg alone SIGTERM→reaped", COOPERATIVE[profile], errors=survivors,
                 note=f"FFmpeg alive at the DELETE {live}/{len(stops)}; of it FFmpeg's stop inside "
-                     f"hlsd (SIGTERM → reaped, its metric) p50 {_ms(inside)}")
+                     f"hlsd (SIGTERM → reaped, its metric) p50 {_ms(inside)}; hlsd's own share "
+                     f"(each DELETE minus its FFmpeg's stop) p50 {_ms(own)}")
 
 
 def _ms(values: list[float]) -> str:

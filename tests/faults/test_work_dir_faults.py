@@ -2,13 +2,18 @@
 unwritable (a file in its place, a read-only mount, mode bits), the disk full.
 
 The mount scenarios need root (``mount``); elsewhere they are skipped, and the fake
-``ffmpeg-disk-full`` (test_ffmpeg_faults) stands in for a full disk.
+``ffmpeg-disk-full`` (test_ffmpeg_faults) stands in for a full disk. The mode-bits
+scenario needs the opposite: root writes through mode bits, so as root that case runs
+again in a pytest of its own as ``nobody`` (``setpriv``), hlsd and its FFmpeg included.
 """
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +23,9 @@ from tests.faults.players import answer_bound, decode_errors, gone, restarted
 from tests.faults.scenarios import CONDITIONS, SEGMENTS, Scenario
 
 pytestmark = pytest.mark.timeout(120)
+REPO = Path(__file__).resolve().parents[2]
+UNPRIVILEGED = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+AS_NOBODY_TIMEOUT = 150.0  # the case run as nobody, in its own pytest; its outer case waits longer
 
 
 def mount(*args: str) -> bool:
@@ -60,10 +68,31 @@ def make_unwritable(how: str, session_dir: Path) -> Path | None:
             pytest.skip("cannot mount here (needs root)")
         assert mount("-o", "remount,bind,ro", str(session_dir))
         return session_dir
-    if os.geteuid() == 0:
-        pytest.skip("root writes through mode bits; the read-only mount covers this")
-    session_dir.chmod(0o500)
+    assert os.geteuid() != 0, "root writes through mode bits: run this case as_nobody"
+    chmod_dirs(session_dir, 0o500)  # its run dirs too, as a read-only mount would
     return None
+
+
+def chmod_dirs(top: Path, mode: int) -> None:
+    """``top`` and every directory under it."""
+    for directory in [top, *(p for p in top.rglob("*") if p.is_dir())]:
+        directory.chmod(mode)
+
+
+def as_nobody(nodeid: str) -> subprocess.CompletedProcess[str]:
+    """The test case ``nodeid`` run by a pytest of its own as ``nobody``, in a temporary
+    home (its base temp dir) that ``nobody`` owns; removed after."""
+    home = Path(tempfile.mkdtemp(prefix="hlsd-as-nobody-"))
+    nobody = pwd.getpwnam("nobody")
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    try:
+        return subprocess.run(
+            [*UNPRIVILEGED, sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider",
+             f"--basetemp={home / 'pytest'}"],
+            cwd=REPO, env={**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)},
+            capture_output=True, text=True, timeout=AS_NOBODY_TIMEOUT, check=False)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def make_writable(how: str, session_dir: Path, mounted: Path | None) -> None:
@@ -72,16 +101,20 @@ def make_writable(how: str, session_dir: Path, mounted: Path | None) -> None:
     elif how == "file in its place":
         session_dir.unlink()  # the test's own file: not hlsd's to remove
     else:
-        session_dir.chmod(0o755)
+        chmod_dirs(session_dir, 0o755)
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)
-@pytest.mark.parametrize("how", ["file in its place", "read-only mount", "mode bits"])
-def test_an_unwritable_session_dir_ends_the_session_with_an_error(start_hlsd, tmp_path, how, condition):
-    if how == "mode bits" and os.geteuid() == 0:  # before the player starts: no thread left
-        pytest.skip("root writes through mode bits; the read-only mount covers this")
+@pytest.mark.parametrize("how", ["file in its place", "read-only mount",
+                                 pytest.param("mode bits", marks=pytest.mark.timeout(AS_NOBODY_TIMEOUT + 30))])
+def test_an_unwritable_session_dir_ends_the_session_with_an_error(request, tmp_path, how, condition):
+    if how == "mode bits" and os.geteuid() == 0:
+        ran = as_nobody(request.node.nodeid)
+        assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout[-4000:] + ran.stderr[-2000:]
+        return
     # reap_interval: what a read-only dir kept, the reaper removes once it is writable again.
-    scenario = Scenario(start_hlsd, condition, restart_intensity="2/30", reap_interval=1)
+    scenario = Scenario(request.getfixturevalue("start_hlsd"), condition, restart_intensity="2/30",
+                        reap_interval=1)
     session_dir, settings = scenario.session_dir(), scenario.settings
     mounted = make_unwritable(how, session_dir)
     try:

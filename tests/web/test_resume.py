@@ -9,6 +9,7 @@ foreign, expired and wrong-media tokens are a 404 and spawn nothing.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import signal
 import subprocess
@@ -169,11 +170,13 @@ def test_a_valid_token_this_node_never_ran_is_resumed_where_asked(app: TestApp) 
     assert system.runtime.metrics.sessions_resumed._value.get() == 1
 
 
-def test_token_verify_cost_and_no_early_exit(app: TestApp) -> None:
-    """Verifying is cheap, and how far a forged MAC is right does not change its cost
-    (one HMAC and a constant-time compare, whatever the bytes)."""
-    secret = app.app.registry.hls.secret
-    good = tokens.issue(claims(), secret)
+def test_a_forged_token_costs_one_hmac_and_one_compare_whatever_byte_is_wrong(
+        app: TestApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How far a forged MAC is right does not change the work the web layer does for it
+    (one HMAC over the whole payload and a constant-time compare of two 16-byte MACs,
+    nothing parsed before), and a valid token costs at most one HMAC, then none: it is
+    remembered. Counted, not timed: the work is the guarantee, a clock only a symptom."""
+    good = app.get("/media/clip.mp4/master.m3u8").headers["X-Session-Id"]
     raw = base64.urlsafe_b64decode(good + "=" * (-len(good) % 4))
 
     def forged(at: int) -> str:
@@ -181,21 +184,17 @@ def test_token_verify_cost_and_no_early_exit(app: TestApp) -> None:
         copy[at] ^= 0x01
         return base64.urlsafe_b64encode(bytes(copy)).rstrip(b"=").decode()
 
-    def cost(token: str, rounds: int = 1000) -> float:
-        started = time.perf_counter()
-        for _ in range(rounds):
-            try:
-                tokens.verify(token, secret, 600, time.time())
-            except tokens.InvalidToken:
-                pass
-        return (time.perf_counter() - started) / rounds
-
-    kinds = {"valid": good, "first MAC byte wrong": forged(-tokens.MAC_SIZE),
-             "last MAC byte wrong": forged(-1)}
-    # Interleaved, the best of 15 each: a busy spell of the machine hits every kind alike.
-    rounds = [{name: cost(token) for name, token in kinds.items()} for _ in range(15)]
-    samples = {name: min(r[name] for r in rounds) for name in kinds}
-    print("token verify:", ", ".join(f"{name} {t * 1e6:.1f} us" for name, t in samples.items()))
-    assert samples["valid"] < 200e-6
-    first, last = samples["first MAC byte wrong"], samples["last MAC byte wrong"]
-    assert abs(first - last) < 0.4 * max(first, last), samples
+    work: list[tuple[object, ...]] = []
+    real_new, real_compare = hmac.new, hmac.compare_digest
+    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
+        ("hmac", len(msg))) or real_new(key, msg, digestmod))
+    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
+        ("compare", len(a), len(b))) or real_compare(a, b))
+    payload = len(tokens.CONTEXT) + len(raw) - tokens.MAC_SIZE
+    for at in (0, len(raw) - tokens.MAC_SIZE, len(raw) - 1):  # version byte, first and last MAC byte
+        app.get(f"/hls/{forged(at)}/master.m3u8", status=404)
+        assert work == [("hmac", payload), ("compare", tokens.MAC_SIZE, tokens.MAC_SIZE)], at
+        work.clear()
+    for _ in range(3):
+        app.get(f"/hls/{good}/master.m3u8", status=200)
+    assert work.count(("hmac", payload)) <= 1, work  # none once remembered

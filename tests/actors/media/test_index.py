@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -173,13 +172,10 @@ def library(index: MediaIndex) -> MediaIndex:
 
 
 def test_listing_5000_files_uses_the_folder_index(library: MediaIndex) -> None:
-    started = time.perf_counter()
+    """Right answers, and the folder listing's query plan walks the folder index in name
+    order (no sort): the structure that keeps it fast. Its speed is bench row 9's."""
     rows = library.listing("shows/show07", limit=500)
-    folder_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
     found = library.listing(query="EPISODE 042", limit=500)
-    search_ms = (time.perf_counter() - started) * 1000
-    print(f"\nfolder listing {folder_ms:.2f} ms, search over 5,001 files {search_ms:.2f} ms")
     assert [row.media_id for row in rows] == [
         f"shows/show07/episode {n:03d}.mkv" for n in range(100)]
     assert rows[0].position == 700.0 and rows[1].position is None
@@ -187,7 +183,6 @@ def test_listing_5000_files_uses_the_folder_index(library: MediaIndex) -> None:
     assert [row.media_id for row in found] == [
         f"shows/show{n:02d}/episode 042.mkv" for n in range(50)]
     assert len(library.listing("shows/show03", query="episode 04")) == 10
-    assert folder_ms < 100 and search_ms < 100  # generous: both take a few ms here
     plan = " ".join(row[3] for row in library._connection().execute(
         "EXPLAIN QUERY PLAN SELECT media.path FROM media LEFT JOIN positions USING (path) "
         "WHERE media.folder = ? ORDER BY media.name", ("shows/show07",)))
