@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from actors.settings import (CONVERTERS, DEFAULT_PROFILES, Intensity, Profile, Settings, SettingsError,
-                             parse_settings)
+from actors.media.profiles import DEFAULT_PROFILES, Profile
+from actors.settings import CONVERTERS, Intensity, Settings, SettingsError, parse_settings
 
 pytestmark = pytest.mark.timeout(10)
 
