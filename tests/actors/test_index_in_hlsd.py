@@ -20,8 +20,8 @@ from actors.media.index import Stamp
 from actors.system import HlsSystem
 from tests.helpers import ffmpeg_tools
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import settings_for
 from tests.helpers.server import wait_for_scan
+from tests.helpers.settings import settings_for
 
 
 @pytest.fixture
