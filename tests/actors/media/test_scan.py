@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from actors.media.index import MediaIndex, Stamp
-from actors.media.scan import ScanProgress, Work, begin_pass, finish_pass, visit_file
+from actors.media.scan import ScanProgress, Work
 from tests.helpers import ffmpeg_tools
 from tests.helpers.ffmpeg_tools import remux
 from tests.helpers.media import make_clip
@@ -69,18 +69,10 @@ class Tools:
         return counted
 
     def scan(self, root: Path, index: MediaIndex) -> ScanProgress:
-        """One whole pass, as the scanner actor runs it one file per message."""
         self.calls.clear()
-        work = Work(self._counted("probe", ffmpeg_tools.probe),
-                    self._counted("keyframes", ffmpeg_tools.keyframes),
-                    self._counted("poster", ffmpeg_tools.poster), self.reports.append)
-        files, state = begin_pass(root, index)
-        for media_id, stat in files:
-            state = visit_file(index, root, media_id, stat, state, work)
-            self.reports.append(state)
-        state = finish_pass(state)
-        self.reports.append(state)
-        return state
+        return ffmpeg_tools.scan_pass(root, index, Work(
+            self._counted("probe", ffmpeg_tools.probe), self._counted("keyframes", ffmpeg_tools.keyframes),
+            self._counted("poster", ffmpeg_tools.poster), self.reports.append))
 
     def files(self, kind: str) -> set[str]:
         return {name for (called, name) in self.calls if called == kind}
