@@ -107,6 +107,12 @@ def test_every_module_has_a_floor(graph):
     assert missing == [], f"modules with no floor (add each to FLOORS in tests/test_layout.py): {missing}"
 
 
+def test_every_floor_entry_names_a_module(graph):
+    stale = sorted(entry for entries in FLOORS for entry in entries
+                   if not any(entry_of(name, ((entry,),)) for name in graph))
+    assert stale == [], f"FLOORS names modules that no longer exist (remove them): {stale}"
+
+
 def test_imports_only_point_down(graph):
     misplaced = misplaced_imports(graph)
     assert misplaced == [], "imports that do not point down the floors:\n" + "\n".join(misplaced)
