@@ -7,20 +7,19 @@ Each part is thread-safe.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
 
-from actors import ffmpeg, tokens
+from actors import ffmpeg
 from actors.kernel import TimerService
 from actors.media import Plan, Prober, RenditionKey
 from actors.media.index import MediaIndex
 from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
 from actors.run import ReadyBoard
-from actors.settings import INDEX_NAME, Settings
+from actors.settings import Settings
 
 
 @dataclass
@@ -99,20 +98,6 @@ class LiveRuns:
     def pid_count(self) -> int:
         with self._lock:
             return len(self._pids)
-
-
-
-
-def is_index_file(name: str) -> bool:
-    """The media index's own files in the work dir (the database, its WAL, its posters)."""
-    return name.startswith(INDEX_NAME) or name == f"{INDEX_NAME.partition('.')[0]}-posters"
-
-
-def persists_in_work_dir(path: Path) -> bool:
-    """What is kept in the work dir across runs of hlsd on purpose: the media index, and
-    the session secret (tokens must verify after a restart). Nothing else may stay."""
-    secret = path.name == tokens.SECRET_FILE and path.is_file() and not path.is_symlink()
-    return secret or is_index_file(path.name)
 
 
 @dataclass

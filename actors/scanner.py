@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Hashable
 
@@ -25,7 +24,7 @@ from actors import ffmpeg
 from actors.kernel import Link, LinkedActor
 from actors.media.keyframes import read_keyframes
 from actors.media.probe import PROBE_ARGS, packet_index
-from actors.media.scan import ScanProgress, Work, begin_pass, visit_file
+from actors.media.scan import ScanProgress, Work, begin_pass, finish_pass, visit_file
 from actors.messages import ScanNow, Timer
 from actors.runtime import Runtime
 
@@ -47,8 +46,7 @@ class Scanner(LinkedActor):
         self.pending: deque[tuple[str, os.stat_result]] = deque()
         self.state: ScanProgress | None = None
         self.passes = 0
-        self.work = Work(self._probe, self._keyframes, self._poster, self._report,
-                         lambda: False)
+        self.work = Work(self._probe, self._keyframes, self._poster, self._report)
 
     def started(self) -> None:
         if self.runtime.settings.scan:
@@ -94,7 +92,7 @@ class Scanner(LinkedActor):
             self._report(self.state)
             self.arm(Timer.SCAN_STEP, 0)
             return
-        self.state = replace(self.state, current=None, finished=True)
+        self.state = finish_pass(self.state)
         self.runtime.scan.update(self.state)
         self.passes += 1
         log.info("library scan: %d files, %d indexed, %d removed, %d errors in %.1f s",

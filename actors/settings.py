@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from actors.media.profiles import DEFAULT_PROFILES, Profile, parse_profiles
 from actors.tokens import parse_secret
 
 PREFIX = "hls."
@@ -23,32 +24,11 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Profile:
-    """One rendition: ``copy`` remuxes, the others transcode to H.264/AAC."""
-
-    name: str
-    height: int | None = None
-    video_kbps: int = 0
-    audio_kbps: int = 128
-
-    @property
-    def is_copy(self) -> bool:
-        return self.height is None
-
-
-@dataclass(frozen=True)
 class Intensity:
     """OTP's restart intensity: at most ``restarts`` restarts within ``period`` seconds."""
 
     restarts: int
     period: float
-
-
-DEFAULT_PROFILES = (
-    Profile("copy"),
-    Profile("720p", 720, 2800, 128),
-    Profile("480p", 480, 1400, 96),
-)
 
 
 @dataclass(frozen=True)
@@ -120,35 +100,6 @@ def _intensity(value: str) -> Intensity:
     return parsed
 
 
-def _kbps(text: str) -> int:
-    number = text.lower().removesuffix("k")
-    return _positive_int(number)
-
-
-def _profile(line: str) -> Profile:
-    words = line.split()
-    if len(words) == 2 and words[1] == "copy":
-        return Profile(words[0])
-    if len(words) == 4:
-        name, height, video, audio = words
-        return Profile(name, _positive_int(height.removesuffix("p")), _kbps(video), _kbps(audio))
-    raise ValueError(f"profile line {line!r} must be 'NAME copy' or 'NAME HEIGHT VIDEO_KBPS AUDIO_KBPS'")
-
-
-def _profiles(value: str) -> tuple[Profile, ...]:
-    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
-    profiles = tuple(_profile(line) for line in lines)
-    if not profiles:
-        raise ValueError("must name at least one profile")
-    names = [p.name for p in profiles]
-    if len(set(names)) != len(names):
-        raise ValueError("profile names must be unique")
-    for name in names:
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"profile name {name!r} must be letters, digits, - or _")
-    return profiles
-
-
 def _path(value: str) -> Path:
     if not str(value).strip():
         raise ValueError("must not be empty")
@@ -191,7 +142,7 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "kill_grace": _positive_float,
     "max_sessions": _positive_int,
     "restart_intensity": _intensity,
-    "profiles": _profiles,
+    "profiles": parse_profiles,
     "admin_token": _text,
     "faults_enabled": _bool,
     "reap_interval": _positive_float,

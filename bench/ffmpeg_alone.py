@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from actors import media
-from actors.settings import Profile, Settings, parse_settings
+from actors.media.profiles import Profile
+from actors.settings import Settings, parse_settings
 from bench.common import now, pidfd
 from bench.hlsd import PRODUCTION_INI
 

@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.runtime import persists_in_work_dir
 from tests.chaos_tally import (FAULTS, LIBRARY, PATIENCE, REQUEST_TIMEOUT, SAMPLE_EVERY,
                                SAMPLE_MARGIN, SETTINGS, WHOLE_TREE_CRASH_EVERY, Report, Tally)
 from tests.faults.invariants import (
@@ -45,7 +44,7 @@ from tests.faults.invariants import (
 )
 from tests.faults.players import Answer, HttpClient
 from tests.helpers.media import make_clip
-from tests.helpers.procs import own_children, reap_adopted, set_child_subreaper
+from tests.helpers.procs import own_children, persists_in_work_dir, reap_adopted, set_child_subreaper
 from tests.helpers.server import Server, start_server
 
 

@@ -1,9 +1,11 @@
-"""The layout the code lives in: layers whose imports only point down, no import cycle,
+"""The layout the code lives in: floors whose imports only point down, no import cycle,
 a kernel that knows nothing of hlsd, and modules and functions small enough to read.
 
-Read from the bottom up: ``actors.kernel`` < ``actors.ffmpeg`` < ``actors.media`` <
-``actors`` (hlsd's own actors) < ``web``. Every import counts, including those inside
-functions and under ``TYPE_CHECKING``.
+``FLOORS`` is read from the bottom up: the kernel, the OS boundary (``actors.ffmpeg``),
+hlsd's error family, media knowledge, then hlsd's own modules floor by floor, then
+``web``. A module imports only modules on lower floors; on its own floor only modules of
+the same entry (the modules of one package, such as ``actors.media.*``). Every import
+counts, including those inside functions and under ``TYPE_CHECKING``.
 """
 from __future__ import annotations
 
@@ -14,7 +16,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("actors", "web")
-LAYERS = ("actors.kernel", "actors.ffmpeg", "actors.media", "actors", "web")
+
+# Bottom up. An entry names one module, or ends in ``.*``: a package and every module in
+# it. A new module goes on the lowest floor above everything it imports; a module with
+# no entry fails test_every_module_has_a_floor.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("actors.kernel.*",),
+    ("actors.ffmpeg.*",),
+    # Below media: media raises NotFound, Unplayable ...; web maps each kind to a status.
+    ("actors.errors",),
+    ("actors.media.*",),
+    ("actors", "actors.faults", "actors.messages", "actors.metrics", "actors.run", "actors.tokens"),
+    ("actors.accel", "actors.settings"),
+    ("actors.runtime",),
+    ("actors.library_view", "actors.reaper", "actors.scanner", "actors.transcoder"),
+    ("actors.runs", "actors.tree"),
+    ("actors.session",),
+    ("actors.gateway",),
+    ("actors.operators",),
+    ("actors.system",),
+    ("web.*",),
+)
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 
@@ -46,8 +68,33 @@ def imports_of(path: Path, known: dict[str, Path]) -> set[str]:
     return {name for name in found if name in known}
 
 
-def layer(name: str) -> int:
-    return max(i for i, prefix in enumerate(LAYERS) if name == prefix or name.startswith(prefix + "."))
+def entry_of(name: str, floors=FLOORS) -> tuple[int, str] | None:
+    """``(floor, entry)`` of a module, or None when no entry names it."""
+    for number, entries in enumerate(floors):
+        for entry in entries:
+            package = entry.removesuffix(".*")
+            if name == entry or (entry.endswith(".*") and (name == package or name.startswith(package + "."))):
+                return number, entry
+    return None
+
+
+def misplaced_imports(graph: dict[str, set[str]], floors=FLOORS) -> list[str]:
+    """Every import that does not point down: to a higher floor, or across entries of one
+    floor. Modules without a floor are left to ``modules_without_a_floor``."""
+    found = []
+    for name, targets in sorted(graph.items()):
+        here = entry_of(name, floors)
+        for target in sorted(targets):
+            there = entry_of(target, floors)
+            if here is None or there is None:
+                continue
+            if there[0] > here[0] or (there[0] == here[0] and there[1] != here[1]):
+                found.append(f"{name} (floor {here[0]}) imports {target} (floor {there[0]})")
+    return found
+
+
+def modules_without_a_floor(names, floors=FLOORS) -> list[str]:
+    return sorted(name for name in names if entry_of(name, floors) is None)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +103,31 @@ def graph() -> dict[str, set[str]]:
     return {name: imports_of(path, known) - {name} for name, path in known.items()}
 
 
+def test_every_module_has_a_floor(graph):
+    missing = modules_without_a_floor(graph)
+    assert missing == [], f"modules with no floor (add each to FLOORS in tests/test_layout.py): {missing}"
+
+
+def test_every_floor_entry_names_a_module(graph):
+    stale = sorted(entry for entries in FLOORS for entry in entries
+                   if not any(entry_of(name, ((entry,),)) for name in graph))
+    assert stale == [], f"FLOORS names modules that no longer exist (remove them): {stale}"
+
+
 def test_imports_only_point_down(graph):
-    upward = [(a, b) for a, targets in graph.items() for b in targets if layer(b) > layer(a)]
-    assert upward == [], "imports from a lower layer to a higher one"
+    misplaced = misplaced_imports(graph)
+    assert misplaced == [], "imports that do not point down the floors:\n" + "\n".join(misplaced)
+
+
+def test_the_floor_check_can_fail():
+    floors = (("low.*",), ("mid_a", "mid_b"), ("top",))
+    graph = {"low.x": {"low.y", "top"}, "low.y": set(), "mid_a": {"low.x", "mid_b"},
+             "mid_b": set(), "top": {"mid_a", "low"}, "stray": {"low.x"}}
+    assert misplaced_imports(graph, floors) == [
+        "low.x (floor 0) imports top (floor 2)",
+        "mid_a (floor 1) imports mid_b (floor 1)",
+    ]
+    assert modules_without_a_floor(graph, floors) == ["stray"]
 
 
 def test_the_kernel_knows_nothing_of_hlsd(graph):

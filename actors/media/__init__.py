@@ -1,5 +1,6 @@
 """Media: what a file holds and how hlsd plays it. Pure where it can be, no actors.
 
+- ``profiles``: ``Profile`` (a rendition as ``hls.profiles`` names it) and its parser.
 - ``library``: media ids and the files they name (``resolve_media``, ``list_media``).
 - ``probe``: ``Prober`` (ffprobe once per file version) and ``MediaInfo``.
 - ``plan``: ``Plan`` and ``make_plan``: the renditions and their segment grids; the one
@@ -26,6 +27,7 @@ from actors.media.plan import (
 )
 from actors.media.playlists import PlaylistCache, master_playlist, media_playlist, plan_master_playlist
 from actors.media.probe import AudioStream, MediaInfo, Prober, VideoStream
+from actors.media.profiles import DEFAULT_PROFILES, Profile, parse_profiles
 from actors.media.recipe import (
     TIMELINE_OFFSET,
     ListedSegment,
@@ -45,12 +47,12 @@ from actors.media.track_recipes import (
 from actors.media.tracks import audio_json, subtitle_json
 
 __all__ = [
-    "AAC_FRAME_SAMPLES", "MEDIA_EXTENSIONS", "TIMELINE_OFFSET", "audio_channels",
+    "AAC_FRAME_SAMPLES", "DEFAULT_PROFILES", "MEDIA_EXTENSIONS", "TIMELINE_OFFSET", "audio_channels",
     "audio_json", "audio_rendition_args", "find_sidecars", "parse_webvtt",
     "plan_master_playlist", "subtitle_json", "webvtt_conversion_args", "webvtt_segments",
-    "AudioStream", "ListedSegment", "MediaInfo", "Plan", "PlaylistCache", "Prober", "VideoStream",
+    "AudioStream", "ListedSegment", "MediaInfo", "Plan", "PlaylistCache", "Profile", "Prober", "VideoStream",
     "copies_audio", "ffmpeg_args", "list_media", "make_plan", "master_playlist",
-    "media_playlist", "needs_keyframes", "output_size", "parse_segment_list_line",
+    "media_playlist", "needs_keyframes", "parse_profiles", "output_size", "parse_segment_list_line",
     "reaches_its_boundary", "renditions", "resolve_media", "segment_boundaries",
     "segment_for_time", "SUBTITLE_FILE", "Recipe", "RenditionKey", "RunKind", "check_rendition",
     "recipe_for",

@@ -29,8 +29,8 @@ from typing import Mapping
 from actors.errors import Invalid, NotFound, Unplayable
 from actors.media import filters
 from actors.media.probe import MediaInfo
+from actors.media.profiles import Profile
 from actors.media.tracks import AudioTrack, SubtitleTrack, Tracks
-from actors.settings import Profile
 
 MIN_LAST_SEGMENT = 1.0
 AAC_FRAME_SAMPLES = 1024

@@ -27,8 +27,8 @@ from actors.media.plan import (
 )
 from actors.media.plan import Plan, audio_channels
 from actors.media.probe import MediaInfo
+from actors.media.profiles import Profile
 from actors.media.tracks import bcp47, unique_names
-from actors.settings import Profile
 
 TS_BYTES_PER_FRAME = 320  # measured 255-275 at 30 fps, from 0.4 to 7 Mbit/s
 ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header

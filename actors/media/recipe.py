@@ -44,10 +44,10 @@ from actors.ffmpeg import DEMUXERS
 from actors.media.filters import INPUT_ARGS, video_filters
 from actors.media.plan import AAC_FRAME_SAMPLES, VBV_SECONDS, copies_audio, h264_level, output_size
 from actors.media.probe import MediaInfo
+from actors.media.profiles import Profile
 from actors.media.timeline import TIMELINE_OFFSET, seconds, segment_muxer_args
 from actors.media.track_recipes import burn_in_graph
 from actors.media.tracks import SubtitleTrack
-from actors.settings import Profile
 
 
 

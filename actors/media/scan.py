@@ -1,18 +1,18 @@
 """The library scan: bring the media index up to date with the files under a root.
 
-``scan(root, index, probe, keyframes, poster, progress, should_stop)`` lists the media
-files, then visits them one at a time: a file whose stamp (size, mtime, inode) matches
-its entry costs one indexed lookup; a new or changed one is probed, gets its keyframes
-and a poster frame (from about 10 % in). Entries of files that are gone are removed.
-It starts no process itself: ``probe``, ``keyframes`` and ``poster`` are given by the
-caller, which decides how they run (nice, ionice, timeouts) - and since calls are made
-one at a time, a scan never has more than one of them running.
+A pass is ``begin_pass`` (list the media files, forget the entries of files that are
+gone), ``visit_file`` for each file, one at a time, then ``finish_pass``. A file whose
+stamp (size, mtime, inode) matches its entry costs one indexed lookup; a new or changed
+one is probed, gets its keyframes and a poster frame (from about 10 % in). It starts no
+process itself: ``probe``, ``keyframes`` and ``poster`` are given by the caller, which
+decides how they run (nice, ionice, timeouts) - and since calls are made one at a time,
+a scan never has more than one of them running.
 
 A callable that raises counts as an error for that file and the scan goes on; the file
-is tried again on the next scan. ``should_stop()`` is asked between files.
+is tried again on the next scan.
 
-hlsd scans from the ``actors.scanner.Scanner`` actor, one file per message
-(``begin_pass``, then ``visit_file`` for each); ``scan`` is the same pass in one call.
+hlsd scans from the ``actors.scanner.Scanner`` actor, one file per message, so the actor
+answers stops and tree dumps between files.
 """
 from __future__ import annotations
 
@@ -66,7 +66,6 @@ class Work:
     keyframes: KeyframeReader
     poster: PosterMaker
     progress: Callable[[ScanProgress], None]
-    should_stop: Callable[[], bool]
 
 
 def media_ids(root: Path) -> dict[str, os.stat_result]:
@@ -106,22 +105,6 @@ def _needs_work(entry: Entry | None) -> bool:
     return entry.video_codec is not None and not (entry.keyframes_complete and entry.poster)
 
 
-def scan(root: Path, index: MediaIndex, probe: Probe, keyframes: KeyframeReader,
-         poster: PosterMaker, progress: Callable[[ScanProgress], None],
-         should_stop: Callable[[], bool]) -> ScanProgress:
-    """One pass over ``root``; returns the final progress (``finished`` unless stopped)."""
-    work = Work(probe, keyframes, poster, progress, should_stop)
-    files, state = begin_pass(root, index)
-    for media_id, stat in files:
-        if should_stop():
-            return state
-        state = visit_file(index, root, media_id, stat, state, work)
-        progress(state)
-    state = replace(state, current=None, finished=True)
-    progress(state)
-    return state
-
-
 def begin_pass(root: Path, index: MediaIndex) -> tuple[list[tuple[str, os.stat_result]],
                                                        ScanProgress]:
     """List ``root``, forget the entries of files that are gone: the files to visit, in
@@ -149,3 +132,8 @@ def visit_file(index: MediaIndex, root: Path, media_id: str, stat: os.stat_resul
             errors += 1
     return replace(state, done=state.done + 1, bytes_done=state.bytes_done + stat.st_size,
                    current=media_id, indexed=indexed, errors=errors)
+
+
+def finish_pass(state: ScanProgress) -> ScanProgress:
+    """The last progress of a pass that visited every file."""
+    return replace(state, current=None, finished=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.ffmpeg import DEMUXERS
-from actors.media.filters import INPUT_ARGS, finish_filters, prepare_filters
+from actors.media.filters import finish_filters, prepare_filters
 from actors.media.plan import AAC_FRAME_SAMPLES
 from actors.media.timeline import MPEGTS_HZ, TIMELINE_OFFSET, seconds, segment_muxer_args
 from actors.media.tracks import AudioTrack, SubtitleTrack, VideoSource
@@ -193,8 +193,3 @@ def burn_in_graph(source: VideoSource, subtitle: SubtitleTrack, width: int, heig
     after = ",".join(finish_filters(source, width, height))
     # eof_action=pass: the picture goes on after the last subtitle.
     return f"{base}[0:{subtitle.index}]overlay=eof_action=pass,{after}[{label}]"
-
-
-def input_args() -> list[str]:
-    """Input options every video run of these filters needs before ``-i``."""
-    return list(INPUT_ARGS)

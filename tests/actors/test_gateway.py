@@ -14,7 +14,8 @@ from actors import tokens
 from actors.errors import Invalid, NotFound, Unavailable
 from actors.system import HlsSystem
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import leftover_runs, settings_for, tagged_pids
+from tests.helpers.runtime import leftover_runs, tagged_pids
+from tests.helpers.settings import settings_for
 
 pytestmark = pytest.mark.timeout(120)
 

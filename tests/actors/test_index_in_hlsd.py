@@ -21,8 +21,8 @@ from actors.system import HlsSystem
 from actors.media import RenditionKey
 from tests.helpers import ffmpeg_tools
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import settings_for
 from tests.helpers.server import wait_for_scan
+from tests.helpers.settings import settings_for
 
 
 @pytest.fixture

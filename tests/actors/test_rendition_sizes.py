@@ -19,7 +19,8 @@ import pytest
 from actors.system import HlsSystem
 from actors.media import RenditionKey
 from tests.helpers.media import FFMPEG, FFPROBE
-from tests.helpers.runtime import leftover_runs, settings_for, tagged_pids
+from tests.helpers.runtime import leftover_runs, tagged_pids
+from tests.helpers.settings import settings_for
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -21,7 +21,7 @@ from actors.run import SessionState
 from actors.runs import Runs
 from actors.runtime import Runtime
 from tests.helpers.media import FFPROBE
-from tests.helpers.runtime import settings_for
+from tests.helpers.settings import settings_for
 from tests.helpers.track_clips import make_film
 
 V240, COPY = RenditionKey.video("240p"), RenditionKey.video("copy")

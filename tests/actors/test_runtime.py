@@ -14,7 +14,7 @@ from actors.kernel import Link, LinkedActor
 from actors.runtime import Runtime
 from tests.helpers.kernel import Journal
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import settings_for
+from tests.helpers.settings import settings_for
 
 pytestmark = pytest.mark.timeout(30)
 

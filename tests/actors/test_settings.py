@@ -2,6 +2,8 @@
 the defaults are SPEC's."""
 from __future__ import annotations
 
+import configparser
+import dataclasses
 import re
 import shutil
 from dataclasses import fields
@@ -9,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyramid.paster import get_appsettings
 
-from actors.settings import (CONVERTERS, DEFAULT_PROFILES, Intensity, Profile, Settings, SettingsError,
-                             parse_settings)
+from actors.media.profiles import DEFAULT_PROFILES, Profile
+from actors.settings import CONVERTERS, Intensity, Settings, SettingsError, parse_settings
 
 pytestmark = pytest.mark.timeout(10)
 
 SETTING_NAMES = {f.name for f in fields(Settings)}
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+SHIPPED_INIS = sorted([*CONFIG.glob("*.ini"), *CONFIG.glob("cluster/*.ini")])
 
 
 @pytest.fixture
@@ -196,3 +201,29 @@ def test_settings_are_frozen(roots):
     parsed = parse_settings(roots)
     with pytest.raises(AttributeError):
         parsed.segment_seconds = 1.0  # type: ignore[misc]
+
+
+def shipped_default(name: str) -> Any:
+    """What ``hls.<name>`` is when an ini leaves it out; ``MISSING`` when it has no fixed
+    default (the roots are required, the instance is random)."""
+    if name in ("ffmpeg", "ffprobe"):
+        return shutil.which(name)
+    if name == "instance":
+        return dataclasses.MISSING
+    return next(f.default for f in fields(Settings) if f.name == name)
+
+
+@pytest.mark.parametrize("ini", SHIPPED_INIS, ids=lambda p: str(p.relative_to(CONFIG)))
+def test_a_shipped_ini_parses_and_sets_only_what_differs_from_the_defaults(ini: Path) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ini)
+    if parser.has_section("app:main"):  # cluster/base.ini is parsed as part of each node's
+        parse_settings(get_appsettings(str(ini)))
+    repeated = []
+    for section in parser.sections():
+        for key, raw in parser[section].items():
+            if key.startswith("hls."):
+                default = shipped_default(key.removeprefix("hls."))
+                if default is not dataclasses.MISSING and CONVERTERS[key.removeprefix("hls.")](raw) == default:
+                    repeated.append(key)
+    assert repeated == [], f"{ini.name} repeats defaults (they live in actors/settings.py)"

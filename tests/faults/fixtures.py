@@ -17,8 +17,8 @@ from actors.system import HlsSystem
 from tests.faults.invariants import DEFAULTS, FAKES, tagged_processes, wait_until_up
 from tests.helpers.media import make_clip
 from tests.helpers.procs import own_children, reap_adopted, set_child_subreaper
-from tests.helpers.runtime import settings_for
 from tests.helpers.server import Server, start_server
+from tests.helpers.settings import settings_for
 
 
 @pytest.fixture

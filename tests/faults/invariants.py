@@ -43,9 +43,8 @@ from typing import Any, Callable, Iterator
 import psutil
 
 from actors import ffmpeg
-from actors.runtime import persists_in_work_dir
 from actors.system import HlsSystem
-from tests.helpers.procs import wait_all_exited
+from tests.helpers.procs import persists_in_work_dir, wait_all_exited
 from tests.helpers.server import Server
 
 FAULTS_DIR = Path(__file__).parent

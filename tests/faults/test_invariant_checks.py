@@ -12,6 +12,9 @@ from tests.faults.invariants import assert_invariants, take_baseline
 from tests.helpers.procs import SLEEP
 
 pytestmark = pytest.mark.timeout(60)
+# The reaper would sweep a planted leftover while a check waits for things to settle
+# (config/test.ini sweeps every 5 s), and the check would then rightly pass.
+NO_SWEEP = {"reap_interval": 600}
 
 
 def test_a_clean_idle_hlsd_passes(start_hlsd):
@@ -20,7 +23,7 @@ def test_a_clean_idle_hlsd_passes(start_hlsd):
 
 
 def test_a_run_dir_that_no_transcoder_owns_fails(start_hlsd):
-    system = start_hlsd()
+    system = start_hlsd(**NO_SWEEP)
     baseline = take_baseline(system)
     settings = system.settings
     stray = ffmpeg.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")
@@ -33,7 +36,7 @@ def test_a_run_dir_that_no_transcoder_owns_fails(start_hlsd):
 
 
 def test_an_ffmpeg_that_no_transcoder_owns_fails(start_hlsd):
-    system = start_hlsd()
+    system = start_hlsd(**NO_SWEEP)
     baseline = take_baseline(system)
     settings = system.settings
     run_dir = ffmpeg.run_dir(settings.work_dir, settings.instance, "ghost", "ghost-1")

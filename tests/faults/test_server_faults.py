@@ -10,7 +10,6 @@ import psutil
 import pytest
 
 from actors import ffmpeg
-from actors.runtime import persists_in_work_dir
 from tests.faults.invariants import (
     DEFAULTS,
     KILLED_WITHIN,
@@ -33,6 +32,7 @@ from tests.faults.scenarios import CLIP, PROFILE, SEGMENTS
 from tests.helpers.procs import (
     SLEEP,
     own_children,
+    persists_in_work_dir,
     pidfd_exited,
     reap_adopted,
     wait_all_exited,

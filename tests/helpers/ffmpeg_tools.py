@@ -2,6 +2,7 @@
 
 Each runs at low priority (``nice -n 10 ionice -c3``, util-linux), from an argument list,
 reading only ``file:`` inputs with ``-protocol_whitelist file``, under a timeout.
+``scan_pass`` runs a whole library pass with them, as the scanner actor would.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from actors.media.index import MediaIndex
 from actors.media.keyframes import read_keyframes
+from actors.media.scan import ScanProgress, Work, begin_pass, finish_pass, visit_file
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
@@ -58,6 +61,20 @@ def poster(path: Path, at: float, target: Path) -> None:
           "-protocol_whitelist", "file", "-ss", f"{at:.3f}", "-i", f"file:{path}",
           "-frames:v", "1", "-vf", "scale=320:-2", "-q:v", "5", "-f", "image2",
           "-update", "1", str(target)])
+
+
+def scan_pass(root: Path, index: MediaIndex, work: Work | None = None) -> ScanProgress:
+    """One whole library pass in one call, as the scanner actor runs it one file per
+    message: ``begin_pass``, ``visit_file`` for each file (``work.progress`` told after
+    each), ``finish_pass``. ``work`` defaults to the tools above, telling no one."""
+    work = work or Work(probe, keyframes, poster, lambda progress: None)
+    files, state = begin_pass(root, index)
+    for media_id, status in files:
+        state = visit_file(index, root, media_id, status, state, work)
+        work.progress(state)
+    state = finish_pass(state)
+    work.progress(state)
+    return state
 
 
 def remux(source: Path, target: Path, *options: str) -> Path:

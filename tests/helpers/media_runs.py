@@ -11,7 +11,7 @@ from pathlib import Path
 
 from actors.media import (AudioStream, ListedSegment, MediaInfo, VideoStream, ffmpeg_args,
                           parse_segment_list_line)
-from actors.settings import DEFAULT_PROFILES, Profile
+from actors.media.profiles import DEFAULT_PROFILES, Profile
 from tests.helpers.media import FFMPEG, FFPROBE
 
 COPY, P720, P480 = DEFAULT_PROFILES

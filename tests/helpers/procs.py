@@ -21,8 +21,8 @@ from typing import IO, Callable
 
 import psutil
 
-from actors import ffmpeg
-from actors.runtime import persists_in_work_dir
+from actors import ffmpeg, tokens
+from actors.settings import INDEX_NAME
 
 FAKES = Path(__file__).parent.parent / "fakes"
 REPO = Path(__file__).parent.parent.parent
@@ -187,6 +187,15 @@ class ProcessLedger:
         if self.work_dir.exists():
             found += [f"left in work dir: {name}" for name in work_entries(self.work_dir)]
         return found
+
+
+def persists_in_work_dir(path: Path) -> bool:
+    """What hlsd keeps in the work dir across runs on purpose: the media index (the
+    database, its WAL, its posters) and the session secret (tokens must verify after a
+    restart). Nothing else may stay."""
+    secret = path.name == tokens.SECRET_FILE and path.is_file() and not path.is_symlink()
+    index = path.name.startswith(INDEX_NAME) or path.name == f"{INDEX_NAME.partition('.')[0]}-posters"
+    return secret or index
 
 
 def work_entries(work_dir: Path) -> list[str]:

@@ -8,16 +8,10 @@ from typing import Any, Iterator
 import psutil
 
 from actors import ffmpeg
-from actors.settings import parse_settings
 from actors.runtime import Runtime
+from tests.helpers.settings import settings_for
 
 FAKES = Path(__file__).parent.parent / "fakes"
-
-
-def settings_for(media_root: Path, work_dir: Path, **overrides: Any):
-    raw = {"hls.media_root": str(media_root), "hls.work_dir": str(work_dir)}
-    raw.update({f"hls.{key}": str(value) for key, value in overrides.items()})
-    return parse_settings(raw)
 
 
 @contextlib.contextmanager

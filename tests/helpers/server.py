@@ -16,7 +16,6 @@ import ctypes
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -29,15 +28,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import psutil
-from pyramid.paster import get_appsettings
 from webtest import TestApp
 
 from actors import ffmpeg
 from actors.settings import CONVERTERS
 from tests.helpers.media import make_clip
+from tests.helpers.settings import REPO, TEST_INI, app_settings
 
-REPO = Path(__file__).resolve().parent.parent.parent
-TEST_INI = REPO / "config" / "test.ini"
 PSERVE = Path(sys.executable).with_name("pserve")
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 START_TIMEOUT = 30.0
@@ -76,18 +73,6 @@ def media_library(root: Path, outside: Path) -> Path:
     return root
 
 
-def settings_for(media_root: Path, work_dir: Path, **overrides: Any) -> dict[str, str]:
-    """``config/test.ini``'s ``[app:main]`` with a fresh instance id and ``overrides``."""
-    settings = dict(get_appsettings(str(TEST_INI)))
-    settings.update({
-        "hls.media_root": str(media_root),
-        "hls.work_dir": str(work_dir),
-        "hls.instance": f"test-{secrets.token_hex(4)}",
-        **{f"hls.{key}": str(value) for key, value in overrides.items()},
-    })
-    return settings
-
-
 @contextmanager
 def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[TestApp]:
     """WebTest around ``web.main``, once the start-up library scan has finished; requests
@@ -97,7 +82,7 @@ def web_app(media_root: Path, work_dir: Path, **overrides: Any) -> Iterator[Test
 
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR1)}
     app = web.main({"__file__": str(TEST_INI), "here": str(TEST_INI.parent)},
-                   **settings_for(media_root, work_dir, **overrides))
+                   **app_settings(media_root, work_dir, **overrides))
     app.registry.hls.operators.tree()  # answered once the root has started its children
     # The start-up scan's ffprobe and poster runs are over before any test looks.
     wait_for_scan(app.registry.hls)
@@ -222,7 +207,7 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
                  server: dict[str, Any] | None = None, **overrides: Any) -> Server:
     """``pserve`` on a free loopback port; returns once it serves (or raises with its log)."""
     work_dir = tmp_path / "work"
-    settings = settings_for(media_root, work_dir, **overrides)
+    settings = app_settings(media_root, work_dir, **overrides)
     ini = write_ini(tmp_path / "hlsd.ini", settings, **(server or {}))
     log = tmp_path / "hlsd.log"
     with log.open("wb") as out:

@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 import web
-from tests.helpers.server import PSERVE, Server, settings_for, spawned, start_server, write_ini
+from tests.helpers.server import PSERVE, Server, server_env, spawned, start_server, write_ini
+from tests.helpers.settings import app_settings
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.timeout(90)
 ])
 def test_bad_setting_stops_start_up_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   key: str, value: str, named: str) -> None:
-    settings = {**settings_for(tmp_path / "media", tmp_path / "work"), key: value}
+    settings = {**app_settings(tmp_path / "media", tmp_path / "work"), key: value}
     with pytest.raises(SystemExit) as exited:
         web.main({}, **settings)
     assert exited.value.code == 2
@@ -37,16 +38,17 @@ def test_unusable_work_dir_stops_start_up_with_one_line(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(SystemExit) as exited:
-        web.main({}, **settings_for(tmp_path / "media", tmp_path / "file" / "work"))
+        web.main({}, **app_settings(tmp_path / "media", tmp_path / "file" / "work"))
     assert exited.value.code == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("hlsd: cannot start: ")
 
 
 def test_pserve_shows_a_bad_setting_cleanly(tmp_path: Path) -> None:
-    settings = {**settings_for(tmp_path / "media", tmp_path / "work"), "hls.kill_grace": "-1"}
+    settings = {**app_settings(tmp_path / "media", tmp_path / "work"), "hls.kill_grace": "-1"}
     ini = write_ini(tmp_path / "bad.ini", settings)
-    done = subprocess.run([str(PSERVE), str(ini)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([str(PSERVE), str(ini)], capture_output=True, text=True, timeout=30,
+                          env=server_env())
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "hlsd: bad setting hls.kill_grace = '-1': must be a positive number"]

@@ -73,8 +73,8 @@ class Cluster:
         # clip would otherwise be remuxed whole before the kill, with no FFmpeg to watch die.
         base = self.root / "config" / "cluster" / "base.ini"
         shipped = base.read_text()
-        assert "hls.pause_ahead = 8" in shipped
-        base.write_text(shipped.replace("hls.pause_ahead = 8", "hls.pause_ahead = 2"))
+        assert "hls.pause_ahead" not in shipped and "use = egg:hlsd\n" in shipped
+        base.write_text(shipped.replace("use = egg:hlsd\n", "use = egg:hlsd\nhls.pause_ahead = 2\n", 1))
         if os.geteuid() == 0:  # workers as nobody could not enter pytest's 0700 tmp dirs
             sup = self.root / "config" / "cluster" / "supervisord.conf"
             sup.write_text(sup.read_text().replace('-g "daemon off;"', '-g "daemon off; user root;"'))

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.media.filters import (copy_refusal, output_size, prepare_filters,
-                                  finish_filters, video_filters)
+from actors.media.filters import (INPUT_ARGS, copy_refusal, finish_filters, output_size,
+                                  prepare_filters, video_filters)
 from actors.media.tracks import VideoSource, parse_streams
-from actors.media.track_recipes import input_args
 from tests.helpers.track_clips import FFMPEG, TIMEOUT, ffmpeg, ffprobe_json
 
 SECONDS = 1
@@ -27,7 +26,7 @@ def source_of(path: Path) -> VideoSource:
 def render(clip: Path, chain: list[str], out: Path) -> dict:
     """Encodes ``SECONDS`` of ``clip`` through ``chain`` as a rendition would; ffprobe's
     view of the result's video stream, with the frames counted."""
-    ffmpeg(*input_args(), "-i", f"file:{clip}", "-map", "0:V:0", "-t", str(SECONDS),
+    ffmpeg(*INPUT_ARGS, "-i", f"file:{clip}", "-map", "0:V:0", "-t", str(SECONDS),
            "-vf", ",".join(chain), "-c:v", "libx264", "-preset", "ultrafast",
            "-f", "mpegts", str(out))
     streams = ffprobe_json(out)["streams"]
@@ -96,7 +95,7 @@ def test_rotated_comes_out_upright(clips: dict[str, Path], tmp_path: Path) -> No
     width, height = output_size(source, 240)
     assert (width, height) == (180, 240)
     ours, reference = tmp_path / "ours.png", tmp_path / "reference.png"
-    ffmpeg(*input_args(), "-i", f"file:{clips['rotated']}", "-frames:v", "1",
+    ffmpeg(*INPUT_ARGS, "-i", f"file:{clips['rotated']}", "-frames:v", "1",
            "-vf", ",".join(video_filters(source, width, height)), str(ours))
     ffmpeg("-i", f"file:{clips['rotated']}", "-frames:v", "1",
            "-vf", f"scale={width}:{height},format=yuv420p", str(reference))

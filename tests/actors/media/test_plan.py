@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from actors.media import copies_audio, renditions, segment_boundaries, segment_for_time
 from actors.errors import HlsError as MediaError, Unplayable
-from actors.settings import DEFAULT_PROFILES
+from actors.media.profiles import DEFAULT_PROFILES
 from tests.helpers.media_runs import COPY, P480, P720, SEGMENT, fake_info
 
 pytestmark = pytest.mark.timeout(60)

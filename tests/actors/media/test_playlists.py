@@ -5,7 +5,7 @@ import m3u8
 import pytest
 
 from actors.media import PlaylistCache, master_playlist, media_playlist, renditions, segment_boundaries
-from actors.settings import DEFAULT_PROFILES, Profile
+from actors.media.profiles import DEFAULT_PROFILES, Profile
 from tests.helpers.media import make_clip
 from tests.helpers.media_runs import COPY, P720, SEGMENT, fake_info, run_ffmpeg
 

@@ -10,7 +10,7 @@ from actors.media import recipe
 from actors.media import (TIMELINE_OFFSET, ListedSegment, MediaInfo, Prober, ffmpeg_args,
                           media_playlist, parse_segment_list_line, reaches_its_boundary,
                           segment_boundaries)
-from actors.settings import Profile
+from actors.media.profiles import Profile
 from tests.helpers.media import make_clip
 from tests.helpers.media_runs import (COPY, P360, P720, SEGMENT, Run, decode,
                                       fake_info, packets, run_ffmpeg)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from actors.media.index import MediaIndex, Stamp
-from actors.media.scan import ScanProgress, scan
+from actors.media.scan import ScanProgress, Work
 from tests.helpers import ffmpeg_tools
 from tests.helpers.ffmpeg_tools import remux
 from tests.helpers.media import make_clip
@@ -68,13 +68,11 @@ class Tools:
             return call(path, *args)
         return counted
 
-    def scan(self, root: Path, index: MediaIndex,
-             should_stop: Callable[[], bool] = lambda: False) -> ScanProgress:
+    def scan(self, root: Path, index: MediaIndex) -> ScanProgress:
         self.calls.clear()
-        return scan(root, index, self._counted("probe", ffmpeg_tools.probe),
-                    self._counted("keyframes", ffmpeg_tools.keyframes),
-                    self._counted("poster", ffmpeg_tools.poster), self.reports.append,
-                    should_stop)
+        return ffmpeg_tools.scan_pass(root, index, Work(
+            self._counted("probe", ffmpeg_tools.probe), self._counted("keyframes", ffmpeg_tools.keyframes),
+            self._counted("poster", ffmpeg_tools.poster), self.reports.append))
 
     def files(self, kind: str) -> set[str]:
         return {name for (called, name) in self.calls if called == kind}
@@ -166,8 +164,3 @@ def test_a_broken_file_is_an_error_not_the_end_of_the_scan(small: Path,
     assert final.finished and final.errors == 1 and final.indexed == len(ids(small))
     assert index.media_ids() == ids(small)
 
-
-def test_should_stop_is_asked_between_files(small: Path, index: MediaIndex) -> None:
-    tools = Tools()
-    final = tools.scan(small, index, should_stop=lambda: len(tools.files("probe")) >= 3)
-    assert not final.finished and final.done == 3 and len(index.media_ids()) == 3

@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 
 from actors import media
-from tests.helpers.server import settings_for, write_ini
+from tests.helpers.server import write_ini
+from tests.helpers.settings import app_settings
 from web.scripts import sample
 
 
 def test_empty_library_gets_a_playable_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sample, "SECONDS", 2)
-    ini = write_ini(tmp_path / "hlsd.ini", settings_for(tmp_path / "media", tmp_path / "work"))
+    ini = write_ini(tmp_path / "hlsd.ini", app_settings(tmp_path / "media", tmp_path / "work"))
     assert sample.main([str(ini)]) == 0
     assert media.list_media(tmp_path / "media") == ["sample.mp4"]
     info = media.Prober("ffprobe").probe(tmp_path / "media" / "sample.mp4")
@@ -22,7 +23,7 @@ def test_empty_library_gets_a_playable_sample(tmp_path: Path, monkeypatch: pytes
 
 def test_a_library_with_media_is_left_alone(tmp_path: Path, media_root: Path) -> None:
     before = sorted(p.name for p in media_root.iterdir())
-    ini = write_ini(tmp_path / "hlsd.ini", settings_for(media_root, tmp_path / "work"))
+    ini = write_ini(tmp_path / "hlsd.ini", app_settings(media_root, tmp_path / "work"))
     assert sample.main([str(ini)]) == 0
     assert sorted(p.name for p in media_root.iterdir()) == before
 
