@@ -20,7 +20,8 @@ from typing import Any, BinaryIO, Callable, NoReturn
 
 import pykka
 
-from actors import accel, ffmpeg, media, tokens
+from actors import accel, ffmpeg, media, tokens, viewers
+from actors.accounts import User
 from actors.errors import HlsError, NotFound, Unavailable
 from actors.kernel import ChildSpec, Link, Restart, StartChild, Supervisor, WhichChildren, stop_child
 from actors.messages import (GetState, Heartbeat, RequestSegment, RunKind, ScanNow, SegmentServed,
@@ -52,7 +53,9 @@ class HlsSystem(Operators):
         self._verified = tokens.Verified(self.secret, settings.resume_window)
         # One re-creation at a time: two requests of an unknown session must not both start it.
         self._resume_lock = threading.Lock()
-        self.library_view = LibraryView(self.runtime)
+        self.accounts = viewers.open_store(settings)  # None: hls.auth = none
+        self.positions = viewers.Positions(self.accounts, self.runtime.index)
+        self.library_view = LibraryView(self.runtime, self.positions)
         self.playlists = media.PlaylistCache()
 
     # --- life cycle ------------------------------------------------------------------------
@@ -88,8 +91,9 @@ class HlsSystem(Operators):
     # --- the library (its listing and page: ``library_view``) ---------------------------------
 
     def plan(self, media_id: str, profile: str | None, start: float,
-             burn: int | None = None) -> media.Plan:
+             burn: int | None = None, viewer: User | None = None) -> media.Plan:
         """Resolve, probe and plan a playback; raises before anything is spawned."""
+        viewers.check_may_see(viewer, media_id)
         path = media.resolve_media(self.settings.media_root, media_id)
         info = self.runtime.prober.probe(path)
         if media.needs_keyframes(info, self.settings.profiles):
@@ -102,13 +106,17 @@ class HlsSystem(Operators):
     # --- sessions ------------------------------------------------------------------------------
 
     def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0,
-                     burn: int | None = None) -> dict[str, Any]:
+                     burn: int | None = None, viewer: User | None = None) -> dict[str, Any]:
         """A new session: its token, and an actor that starts FFmpeg at the first segment
         request (the request that creates a session and its later ones may reach
-        different nodes: none may keep an FFmpeg for requests it will never see)."""
-        plan = self.plan(media_id, profile, start, burn)
+        different nodes: none may keep an FFmpeg for requests it will never see).
+        ``viewer``: the signed-in user it is for (the token names them)."""
+        viewers.check_may_play(self.accounts, viewer)
+        plan = self.plan(media_id, profile, start, burn, viewer)
+        viewers.check_quota(viewer, (claims for claims, _ in self._open_claims().values()))
         claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, burn,
-                                      plan.start_segment, int(time.time()), tokens.new_nonce())
+                                      plan.start_segment, int(time.time()), tokens.new_nonce(),
+                                      *viewers.token_owner(viewer))
         session_id = tokens.issue(claims, self.secret)
         self._spawn(session_id, plan)
         self.runtime.metrics.sessions_created.inc()
@@ -132,9 +140,21 @@ class HlsSystem(Operators):
         """The claims of a token signed with this secret and within ``hls.resume_window``;
         anything else is a 404 (the same answer for altered, foreign and expired)."""
         try:
-            return self._verified(session_id, time.time())
+            claims = self._verified(session_id, time.time())
         except tokens.InvalidToken:
             raise NotFound("no such session") from None
+        if viewers.holder_gone(self.accounts, claims):
+            viewers.stop_sessions_of(claims.user, self._open_claims())
+            raise NotFound("no such session")
+        return claims
+
+    def _open_claims(self) -> dict[str, tuple[tokens.SessionClaims, pykka.ActorRef[Any]]]:
+        """The claims and actor of every session this node runs, by token."""
+        return viewers.open_claims(self.runtime.directory, lambda t: self._verified(t, time.time()))
+
+    def check_owner(self, session_id: str, viewer: User | None) -> None:
+        """A session ``viewer`` may list, stop and steer; else a 404, as if absent."""
+        viewers.check_may_manage(viewer, self._claims(session_id))
 
     def _resume(self, session_id: str) -> None:
         """Re-create a session this node does not run from its token (after a restart, or
@@ -256,10 +276,12 @@ class HlsSystem(Operators):
     def session_state(self, session_id: str) -> dict[str, Any]:
         return self._ask(session_id, GetState())
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self, viewer: User | None = None) -> list[dict[str, Any]]:
+        """The state of every session this node runs that ``viewer`` may manage."""
         states = []
         for session_id in self.runtime.directory.ids():
             try:
+                viewers.check_may_manage(viewer, self._claims(session_id))
                 states.append(self.session_state(session_id))
             except HlsError:
                 continue
@@ -272,7 +294,7 @@ class HlsSystem(Operators):
     def _beat(self, session_id: str, ref: pykka.ActorRef[Any], beat: Heartbeat) -> None:
         self._tell(session_id, beat, ref=ref)
         if beat.position is not None and (plan := self.runtime.directory.plan(session_id)):
-            self.runtime.index.set_position(plan.media_id, beat.position)
+            self.positions.set(self._claims(session_id).user, plan.media_id, beat.position)
 
     def scan_now(self) -> dict[str, Any]:
         """Start a library scan (unless one is under way); the progress so far."""
