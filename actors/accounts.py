@@ -8,8 +8,9 @@ it raises the ``actors.errors`` family and the web layer says it as HTTP.
 Guarantees:
 - Passwords are kept as argon2id hashes (argon2-cffi's ``PasswordHasher()``, RFC 9106's
   low-memory parameters); API keys, random 256-bit strings, as their SHA-256.
-- ``sign_in`` does one hash verification whatever the name: an unknown (or malformed)
-  name verifies a dummy hash, so a name cannot be probed by timing. More than
+- ``sign_in`` does one hash verification whatever the name: an unknown name verifies a
+  dummy hash, so a name cannot be probed by timing (a name no account can have, or a
+  password over ``MAX_PASSWORD_CHARS``, is refused with none). More than
   ``MAX_FAILURES`` failures per name or per address within ``FAILURE_WINDOW`` are
   ``TooMany`` before any hashing.
 - A user has a ``generation``, new at ``add`` and at each ``passwd``: session tokens carry
@@ -262,9 +263,11 @@ class Accounts:
         whatever the name) or ``TooMany`` (after none) otherwise."""
         keys = (f"name:{name}", f"address:{address}")
         self._throttle(keys, time.time())
-        if len(password) > MAX_PASSWORD_CHARS:
+        if not NAME.fullmatch(name) or len(password) > MAX_PASSWORD_CHARS:
+            # No account can have it: no hashing (the rule is public), but a failure.
             self._failed(keys)
-            raise Invalid(f"a password is at most {MAX_PASSWORD_CHARS} characters")
+            raise Invalid("a user name is 1-64 letters, digits, '.', '_' or '-'; a password"
+                          f" at most {MAX_PASSWORD_CHARS} characters")
         row = self._run(lambda c: c.execute(
             "SELECT hash FROM users WHERE name = ?", (name,)).fetchone())
         stored = row[0] if row is not None else self._dummy_hash
