@@ -154,7 +154,7 @@ class Accounts:
         self.path.chmod(0o600)  # password hashes and key digests: the owner's only
         for statement in SCHEMA:
             self._connection.execute(statement)
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -270,7 +270,7 @@ class Accounts:
                           f" at most {MAX_PASSWORD_CHARS} characters")
         row = self._run(lambda c: c.execute(
             "SELECT hash FROM users WHERE name = ?", (name,)).fetchone())
-        stored = row[0] if row is not None else self._dummy_hash
+        stored = row[0] if row is not None else self._dummy_hash()
         if not self._verify(stored, password) or row is None:
             self._failed(keys)
             raise NotSignedIn("wrong name or password")
@@ -278,6 +278,12 @@ class Accounts:
         if self.hasher.check_needs_rehash(stored):
             self._rehash(name, password)
         return self._user_row(name)
+
+    def _dummy_hash(self) -> str:
+        """What an unknown name is checked against: a hash made with the same parameters."""
+        if self._dummy is None:
+            self._dummy = self._hash(lambda: self.hasher.hash(secrets.token_urlsafe(16)))
+        return self._dummy
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
