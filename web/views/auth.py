@@ -172,11 +172,10 @@ def account_helpers(event: BeforeRender) -> None:
 
 @subscriber(NewResponse)
 def private_pages(event: NewResponse) -> None:
-    """With accounts, what a user sees is kept by no cache, so after signing out the
-    back button shows nothing; playlists, segments, posters and static files keep theirs."""
-    request = event.request
-    if request.registry.hls.accounts is None:
+    """With accounts, the pages and JSON a user sees are kept by no cache, so after
+    signing out the back button shows nothing; playlists, segments, posters and static
+    files keep their own caching."""
+    if event.request.registry.hls.accounts is None:
         return
-    route = request.matched_route
-    if route is not None and not route.name.startswith("hls_") and route.name != "poster":
+    if event.response.content_type in ("text/html", "application/json"):
         event.response.headers["Cache-Control"] = "no-store"
