@@ -29,6 +29,7 @@ cluster: setup
 	$(BIN)/python -m web.scripts.sample config/development.ini
 	mkdir -p var/nginx var/cluster/log
 	@echo "hlsd cluster: http://127.0.0.1:8080 (nodes on 127.0.0.1:6551-6553); Ctrl-C stops it"
+	@echo "sign-in is on: add a user with $(BIN)/hlsctl users add NAME --config config/cluster/node1.ini"
 	$(BIN)/supervisord -n -c config/cluster/supervisord.conf
 
 chaos: setup

@@ -71,3 +71,21 @@ class SessionFailed(HlsError):
     """The session's transcoder kept failing beyond its restart intensity."""
 
     code = "session_failed"
+
+
+class NotSignedIn(HlsError):
+    """No valid sign-in: a wrong name or password, a cookie or key that is not (any
+    longer) good, or none at all."""
+
+    code = "unauthorized"
+
+
+class TooMany(HlsError):
+    """Too many at once or too often: sign-in failures, a user's sessions; worth a retry
+    in ``retry_in`` seconds."""
+
+    code = "too_many"
+
+    def __init__(self, detail: str, retry_in: float = 1, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.retry_in = retry_in

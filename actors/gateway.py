@@ -5,7 +5,9 @@ own: a token is verified once per request (``claims``: altered, foreign and expi
 the same 404); at most ``hls.max_sessions`` run at once; a valid token this node does not
 run is re-created from its claims, one at a time, and only if the media still plays the
 same way (``resume``); a crashed session being restarted is a 503, a gone one a 404; a
-stop is waited for, bounded; a viewer's position is saved in the media index.
+stop is waited for, bounded; a viewer's position is saved. With accounts
+(``actors.viewers``), a token names its user: a removed user's tokens are 404 and their
+sessions stop, each user has their own ``max_sessions`` and sees only their own sessions.
 
 Its methods run on the caller's thread (a waitress thread); every wait has a deadline.
 """
@@ -19,7 +21,8 @@ from typing import Any, Callable, NoReturn
 
 import pykka
 
-from actors import media, tokens
+from actors import media, tokens, viewers
+from actors.accounts import Accounts, User
 from actors.errors import NotFound, Unavailable
 from actors.kernel import ChildSpec, Restart, StartChild, WhichChildren
 from actors.messages import StopSession
@@ -37,9 +40,11 @@ RootChild = Callable[[str, str], pykka.ActorRef[Any]]  # (child id, what) -> ref
 class SessionGateway:
     """See the module docstring."""
 
-    def __init__(self, runtime: Runtime, secret: bytes, planner: Planner, root_child: RootChild) -> None:
+    def __init__(self, runtime: Runtime, secret: bytes, planner: Planner, root_child: RootChild,
+                 accounts: Accounts | None, positions: viewers.Positions) -> None:
         self.runtime, self.settings = runtime, runtime.settings
         self.secret = secret
+        self.accounts, self.positions = accounts, positions  # accounts None: hls.auth = none
         self._verified = tokens.Verified(secret, self.settings.resume_window)
         self._planner, self._root_child = planner, root_child
         # One re-creation at a time: two requests of an unknown session must not both start it.
@@ -47,18 +52,34 @@ class SessionGateway:
 
     # --- tokens and creation ----------------------------------------------------------------
 
-    def issue(self, media_id: str, plan: media.Plan, burn: int | None) -> str:
+    def issue(self, media_id: str, plan: media.Plan, burn: int | None, viewer: User | None) -> str:
+        """A token for a new session of ``viewer`` (within their ``max_sessions``)."""
+        viewers.check_quota(viewer, (claims for claims, _ in self.open_claims().values()))
         claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, burn,
-                                      plan.start_segment, int(time.time()), tokens.new_nonce())
+                                      plan.start_segment, int(time.time()), tokens.new_nonce(),
+                                      *viewers.token_owner(viewer))
         return tokens.issue(claims, self.secret)
 
     def claims(self, session_id: str) -> tokens.SessionClaims:
-        """The claims of a token signed with this secret and within ``hls.resume_window``;
-        anything else is a 404 (the same answer for altered, foreign and expired)."""
+        """The claims of a token signed with this secret and within ``hls.resume_window``,
+        whose user (with accounts) is still there; anything else is a 404 (the same answer
+        for altered, foreign, expired and a removed user's)."""
         try:
-            return self._verified(session_id, time.time())
+            claims = self._verified(session_id, time.time())
         except tokens.InvalidToken:
             raise NotFound("no such session") from None
+        if viewers.holder_gone(self.accounts, claims):
+            viewers.stop_sessions_of(claims.user, self.open_claims())
+            raise NotFound("no such session")
+        return claims
+
+    def open_claims(self) -> dict[str, tuple[tokens.SessionClaims, pykka.ActorRef[Any]]]:
+        """The claims and actor of every session this node runs, by token."""
+        return viewers.open_claims(self.runtime.directory, lambda t: self._verified(t, time.time()))
+
+    def check_owner(self, session_id: str, viewer: User | None) -> None:
+        """A session ``viewer`` may list, stop and steer; else a 404, as if absent."""
+        viewers.check_may_manage(viewer, self.claims(session_id))
 
     def spawn(self, session_id: str, plan: media.Plan) -> None:
         if len(self.runtime.directory) >= self.settings.max_sessions:
@@ -144,9 +165,9 @@ class SessionGateway:
         raise NotFound(f"no session {tokens.short_id(session_id)}")
 
     def save_position(self, session_id: str, position: float) -> None:
-        """Where the viewer is, for "continue watching" (the index keeps the latest)."""
+        """Where the viewer is, for their "continue watching"."""
         if (plan := self.runtime.directory.plan(session_id)) is not None:
-            self.runtime.index.set_position(plan.media_id, position)
+            self.positions.set(self.claims(session_id).user, plan.media_id, position)
 
     # --- stopping ---------------------------------------------------------------------------
 

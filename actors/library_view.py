@@ -5,7 +5,8 @@ query, every file under it whose id contains the query), its subfolders, where e
 viewer stopped and the scan's progress: a few indexed SQLite reads, whatever the size of
 the library. Files the scan has not reached yet appear once it has. ``poster(media_id)``
 is the poster file of the current version of a file, or None. ``listing()`` is the flat
-``GET /media`` list.
+``GET /media`` list. Each takes the ``viewer`` (``actors.viewers``): with accounts, a user
+sees only their folders, and their own positions.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from actors import media
+from actors.accounts import User
 from actors.errors import HlsError
 from actors.media.index import Stamp
 from actors.runtime import Runtime
+from actors.viewers import Positions
 
 PAGE_SIZE = 500
 RESUME_MIN = 5.0  # seconds: a viewer who left earlier than this starts from the beginning
@@ -26,14 +29,17 @@ RESUME_MIN = 5.0  # seconds: a viewer who left earlier than this starts from the
 class LibraryView:
     """Read-only queries of the index for the web threads; thread-safe."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, positions: Positions | None = None) -> None:
         self.runtime = runtime
+        self.positions = positions or Positions(None, runtime.index)
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self, viewer: User | None = None) -> list[dict[str, Any]]:
         """Every media file the prober accepts, as SPEC's ``GET /media`` entries (less
         the URLs, which are the web layer's); probes what the index does not hold."""
         entries, root = [], self.runtime.settings.media_root
         for media_id in media.list_media(root):
+            if viewer is not None and not viewer.may_see(media_id):
+                continue
             try:
                 info = self.runtime.prober.probe(media.resolve_media(root, media_id))
             except HlsError:
@@ -41,19 +47,26 @@ class LibraryView:
             entries.append(library_entry(media_id, info))
         return entries
 
-    def page(self, folder: str = "", query: str = "") -> dict[str, Any]:
+    def page(self, folder: str = "", query: str = "", viewer: User | None = None) -> dict[str, Any]:
         folder, query = folder.strip("/"), query.strip()
         index = self.runtime.index
         rows = index.listing(folder, query, limit=PAGE_SIZE)
+        folders = [] if query else index.subfolders(folder)
+        mine: dict[str, float] | None = None
+        if viewer is not None:
+            rows = [row for row in rows if viewer.may_see(row.media_id)]
+            folders = [f for f in folders if viewer.may_enter(f)]
+            mine = self.positions.of(viewer)
         return {
             "folder": folder,
             "query": query,
             "parents": _parents(folder),
-            "folders": [] if query else index.subfolders(folder),
+            "folders": folders,
             "entries": [{
                 "id": row.media_id, "duration": row.duration, "width": row.width,
                 "height": row.height, "video": row.video_codec, "audio": row.audio_codec,
-                "poster": row.poster is not None, "position": _resume(row.position),
+                "poster": row.poster is not None,
+                "position": _resume(row.position if mine is None else mine.get(row.media_id)),
             } for row in rows if row.video_codec is not None],
             "progress": self.progress(),
         }
@@ -72,8 +85,10 @@ class LibraryView:
                 "errors": latest.errors, "indexed": latest.indexed,
                 "elapsed": round(time.time() - latest.started, 3)}
 
-    def poster(self, media_id: str) -> Path | None:
+    def poster(self, media_id: str, viewer: User | None = None) -> Path | None:
         """The JPEG of the current version of ``media_id``, if the scan made one."""
+        if viewer is not None and not viewer.may_see(media_id):
+            return None
         try:
             path = media.resolve_media(self.runtime.settings.media_root, media_id)
             entry = self.runtime.index.get(media_id, Stamp.of(os.stat(path)))
@@ -83,9 +98,10 @@ class LibraryView:
             return None
         return Path(entry.poster)
 
-    def position(self, media_id: str) -> float | None:
-        """Where the last viewer of ``media_id`` stopped, if worth resuming."""
-        return _resume(self.runtime.index.position(media_id))
+    def position(self, media_id: str, viewer: User | None = None) -> float | None:
+        """Where the viewer (without accounts: the last one) of ``media_id`` stopped, if
+        worth resuming."""
+        return _resume(self.positions.get(viewer, media_id))
 
 
 def _resume(seconds: float | None) -> float | None:

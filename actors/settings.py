@@ -17,6 +17,8 @@ from actors.tokens import parse_secret
 PREFIX = "hls."
 
 INDEX_NAME = "index.sqlite3"  # the media index, in the work dir unless hls.index says
+USERS_NAME = "users.sqlite3"  # the accounts (hls.auth = accounts), beside the index
+AUTH_MODES = ("none", "accounts")
 
 
 class SettingsError(ValueError):
@@ -60,10 +62,20 @@ class Settings:
     index: Path | None = None  # the media index; None: INDEX_NAME in the work dir
     scan_interval: float = 600.0
     scan: bool = True  # the background library scan; off, the index fills as files play
+    auth: str = "none"  # "accounts": sign-in, users in SQLite (users_path)
+    users: Path | None = None  # the accounts; None: USERS_NAME beside the index
 
     @property
     def index_path(self) -> Path:
         return self.index or self.work_dir / INDEX_NAME
+
+    @property
+    def users_path(self) -> Path:
+        return self.users or self.index_path.parent / USERS_NAME
+
+    @property
+    def accounts(self) -> bool:
+        return self.auth == "accounts"
 
 
 def _positive_float(value: str) -> float:
@@ -121,6 +133,13 @@ def _secret(value: str) -> bytes:
     return parse_secret(value) if str(value).strip() else b""
 
 
+def _auth(value: str) -> str:
+    mode = str(value).strip().lower()
+    if mode not in AUTH_MODES:
+        raise ValueError(f"must be one of {', '.join(AUTH_MODES)}")
+    return mode
+
+
 def _accel_prefix(value: str) -> str:
     """A location prefix like ``/_segments/node1/``: absolute, ending in ``/``."""
     prefix = str(value).strip()
@@ -156,6 +175,8 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "index": _path,
     "scan_interval": _positive_float,
     "scan": _bool,
+    "auth": _auth,
+    "users": _path,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}
 

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO, Callable
 
 import pykka
 
-from actors import accel, ffmpeg, media, tokens
+from actors import accel, ffmpeg, media, tokens, viewers
+from actors.accounts import User
 from actors.errors import HlsError, Unavailable
 from actors.gateway import SessionGateway
 from actors.kernel import Link, Supervisor, WhichChildren, stop_child
@@ -49,9 +50,12 @@ class HlsSystem:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: the setting, else the work dir's own one (kept across restarts).
         self.secret = settings.session_secret or tokens.load_or_create_secret(settings.work_dir)
-        self.gateway = SessionGateway(self.runtime, self.secret, self.plan, self._root_child)
+        self.accounts = viewers.open_store(settings)  # None: hls.auth = none
+        self.positions = viewers.Positions(self.accounts, self.runtime.index)
+        self.gateway = SessionGateway(self.runtime, self.secret, self.plan, self._root_child,
+                                      self.accounts, self.positions)
         self.operators = Operators(lambda: self.root, self._root_child, self.gateway)
-        self.library_view = LibraryView(self.runtime)
+        self.library_view = LibraryView(self.runtime, self.positions)
         self.playlists = media.PlaylistCache()
 
     # --- life cycle ------------------------------------------------------------------------
@@ -84,8 +88,9 @@ class HlsSystem:
     # --- the library (its listing and page: ``library_view``) ---------------------------------
 
     def plan(self, media_id: str, profile: str | None, start: float,
-             burn: int | None = None) -> media.Plan:
+             burn: int | None = None, viewer: User | None = None) -> media.Plan:
         """Resolve, probe and plan a playback; raises before anything is spawned."""
+        viewers.check_may_see(viewer, media_id)
         path = media.resolve_media(self.settings.media_root, media_id)
         info = self.runtime.prober.probe(path)
         if media.needs_keyframes(info, self.settings.profiles):
@@ -98,12 +103,14 @@ class HlsSystem:
     # --- sessions ------------------------------------------------------------------------------
 
     def open_session(self, media_id: str, profile: str | None = None, start: float = 0.0,
-                     burn: int | None = None) -> dict[str, Any]:
+                     burn: int | None = None, viewer: User | None = None) -> dict[str, Any]:
         """A new session: its token, and an actor that starts FFmpeg at the first segment
         request (the request that creates a session and its later ones may reach
-        different nodes: none may keep an FFmpeg for requests it will never see)."""
-        plan = self.plan(media_id, profile, start, burn)
-        session_id = self.gateway.issue(media_id, plan, burn)
+        different nodes: none may keep an FFmpeg for requests it will never see).
+        ``viewer``: the signed-in user it is for (the token names them)."""
+        viewers.check_may_play(self.accounts, viewer)
+        plan = self.plan(media_id, profile, start, burn, viewer)
+        session_id = self.gateway.issue(media_id, plan, burn, viewer)
         self.gateway.spawn(session_id, plan)
         self.runtime.metrics.sessions_created.inc()
         return self.session_state(session_id)
@@ -141,10 +148,15 @@ class HlsSystem:
     def session_state(self, session_id: str) -> dict[str, Any]:
         return self.gateway.ask(session_id, GetState())
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def check_owner(self, session_id: str, viewer: User | None) -> None:
+        self.gateway.check_owner(session_id, viewer)
+
+    def sessions(self, viewer: User | None = None) -> list[dict[str, Any]]:
+        """The state of every session this node runs that ``viewer`` may manage."""
         states = []
         for session_id in self.runtime.directory.ids():
             try:
+                self.gateway.check_owner(session_id, viewer)
                 states.append(self.session_state(session_id))
             except HlsError:
                 continue

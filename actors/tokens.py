@@ -24,6 +24,9 @@ Guarantees:
 Payload v1: version byte, then unsigned LEB128 varints for created, start, audio,
 subtitles, burn (the three optional ones stored as value + 1, 0 meaning None),
 length-prefixed nonce, profile and renditions, and the media id as the rest (UTF-8).
+Payload v2 (a session of a signed-in user, ``hls.auth = accounts``): v1 with the user's
+name (length-prefixed) and account generation (varint) before the media id. A session
+without a user is still issued as v1, byte for byte as before accounts existed.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VERSION = 1
+VERSION_WITH_USER = 2
 CONTEXT = b"hlsd session token\x00"
 MAC_SIZE = 16
 NONCE_SIZE = 8
@@ -58,7 +62,8 @@ class InvalidToken(ValueError):
 
 @dataclass(frozen=True)
 class SessionClaims:
-    """What a session plays; ``start`` is a segment number, ``created`` unix seconds."""
+    """What a session plays; ``start`` is a segment number, ``created`` unix seconds;
+    ``user`` and ``generation`` name the account that opened it ("" and 0: none)."""
 
     media: str
     profile: str
@@ -69,6 +74,8 @@ class SessionClaims:
     start: int
     created: int
     nonce: bytes
+    user: str = ""
+    generation: int = 0
 
 
 def new_nonce() -> bytes:
@@ -154,11 +161,14 @@ def _b64encode(raw: bytes) -> str:
 
 
 def _pack(claims: SessionClaims) -> bytes:
-    fields = [bytes([VERSION]), _varint(claims.created), _varint(claims.start)]
+    version = VERSION_WITH_USER if claims.user else VERSION
+    fields = [bytes([version]), _varint(claims.created), _varint(claims.start)]
     fields += [_optional(value) for value in (claims.audio, claims.subtitles, claims.burn)]
     fields += [_chunk(claims.nonce), _chunk(claims.profile.encode())]
     fields.append(_varint(len(claims.renditions)))
     fields += [_chunk(name.encode()) for name in claims.renditions]
+    if claims.user:
+        fields += [_chunk(claims.user.encode()), _varint(claims.generation)]
     if not claims.media:
         raise ValueError("media must not be empty")
     fields.append(claims.media.encode())
@@ -169,18 +179,23 @@ def _unpack(payload: bytes) -> SessionClaims:
     """Parses a payload whose MAC matched: a failure here is a token of another version."""
     try:
         reader = _Reader(payload)
-        if reader.byte() != VERSION:
+        version = reader.byte()
+        if version not in (VERSION, VERSION_WITH_USER):
             raise InvalidToken("unknown version")
         created, start = reader.varint(), reader.varint()
         audio, subtitles, burn = (reader.optional() for _ in range(3))
         nonce, profile = reader.chunk(), reader.chunk().decode()
         renditions = tuple(reader.chunk().decode() for _ in range(reader.varint()))
+        user, generation = "", 0
+        if version == VERSION_WITH_USER:
+            user, generation = reader.chunk().decode(), reader.varint()
         media = reader.rest().decode()
     except (IndexError, UnicodeDecodeError):
         raise InvalidToken("bad payload") from None
-    if not media:
+    if not media or (version == VERSION_WITH_USER and not user):
         raise InvalidToken("bad payload")
-    return SessionClaims(media, profile, renditions, audio, subtitles, burn, start, created, nonce)
+    return SessionClaims(media, profile, renditions, audio, subtitles, burn, start, created, nonce,
+                         user, generation)
 
 
 def _varint(value: int) -> bytes:

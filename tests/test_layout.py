@@ -26,9 +26,11 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # Below media: media raises NotFound, Unplayable ...; web maps each kind to a status.
     ("actors.errors",),
     ("actors.media.*",),
-    ("actors", "actors.faults", "actors.messages", "actors.metrics", "actors.run", "actors.tokens"),
+    ("actors", "actors.accounts", "actors.faults", "actors.messages", "actors.metrics", "actors.run",
+     "actors.tokens"),
     ("actors.accel", "actors.settings"),
     ("actors.runtime",),
+    ("actors.viewers",),
     ("actors.library_view", "actors.reaper", "actors.scanner", "actors.transcoder"),
     ("actors.runs", "actors.tree"),
     ("actors.session",),

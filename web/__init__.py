@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 from pyramid.config import Configurator
 from pyramid.router import Router
+from pyramid.security import NO_PERMISSION_REQUIRED
 
 from actors.settings import SettingsError, parse_settings
 from actors.system import HlsSystem
@@ -31,7 +32,9 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     with Configurator(settings=settings) as config:
         config.include("pyramid_jinja2")
         config.include(".routes")
-        config.add_static_view("static", "web:static", cache_max_age=3600)
+        config.include(".security")
+        config.add_static_view("static", "web:static", cache_max_age=3600,
+                               permission=NO_PERMISSION_REQUIRED)
         config.scan(".views")
         config.registry.hls = system
         config.registry.segment_waits = WaitLimit(hls_settings.max_waiting)

@@ -20,7 +20,8 @@ TRACK_ROUTES = frozenset({"hls_audio_playlist", "hls_audio_segment", "hls_subs_p
                           "hls_subs_segment"})
 STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist",
                               "hls_segment", *TRACK_ROUTES})
-PAGE_ROUTES = frozenset({"home", "watch", "poster"})
+PAGE_ROUTES = frozenset({"home", "watch", "poster", "login"})
+LOGIN_PATH = "/api/v1/login"
 
 
 def segment_name(number: int, extension: str = "ts") -> str:
@@ -54,5 +55,9 @@ def includeme(config: Configurator) -> None:
     config.add_route("tree", TREE_PATH)
     config.add_route("faults", FAULTS_PATH)
     config.add_route("scan", SCAN_PATH)
+    config.add_route("login", "/login")
+    config.add_route("logout", "/logout")
+    config.add_route("api_login", LOGIN_PATH)
+
     config.add_route("metrics", "/metrics")
     config.add_route("healthz", "/healthz")

@@ -58,6 +58,8 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, Any]]:
         "index": (f"{tmp_path}/db/../index.db", (tmp_path / "index.db").resolve()),
         "scan_interval": ("90", 90.0),
         "scan": ("off", False),
+        "auth": (" Accounts ", "accounts"),
+        "users": (f"{tmp_path}/db/../users.db", (tmp_path / "users.db").resolve()),
     }
 
 
@@ -95,6 +97,9 @@ BAD = [
     ("accel_redirect", "_segments/"),
     ("scan_interval", "0"),
     ("scan", "sometimes"),
+    ("auth", "basic"),
+    ("auth", ""),
+    ("users", " "),
 ]
 
 
@@ -162,6 +167,7 @@ SPEC_DEFAULTS = {
     "faults_enabled": False,
     "admin_token": "",
     "scan_interval": 600.0,
+    "auth": "none",
 }
 
 

@@ -121,6 +121,7 @@ class Server:
     work_dir: Path
     instance: str
     scans: bool = True  # runs the library scan (``hls.scan``)
+    token: str = ""  # hls.admin_token, sent by ``get``: with accounts, the operator's key
 
     @property
     def pid(self) -> int:
@@ -128,8 +129,10 @@ class Server:
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
         """GET ``path``: status, headers, body (errors included, never raised)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+            with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers),
+                                        timeout=timeout) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
@@ -215,7 +218,8 @@ def start_server(tmp_path: Path, media_root: Path, *, timeout: float = START_TIM
                                    cwd=REPO, env=server_env(),
                                    preexec_fn=_die_with_parent)
     started = Server(process, "", ini, log, work_dir, settings["hls.instance"],
-                     CONVERTERS["scan"](settings.get("hls.scan", "true")))
+                     CONVERTERS["scan"](settings.get("hls.scan", "true")),
+                     settings.get("hls.admin_token", "").strip())
     started.url = _wait_for_url(started, time.monotonic() + timeout)
     if started.scans:
         started.wait_for_scan(timeout)
@@ -246,7 +250,8 @@ def start_again(server: Server, timeout: float = START_TIMEOUT) -> Server:
         process = subprocess.Popen([str(PSERVE), str(server.ini)], stdout=out, stderr=subprocess.STDOUT,
                                    cwd=REPO, env=server_env(),
                                    preexec_fn=_die_with_parent)
-    again = Server(process, "", server.ini, server.log, server.work_dir, server.instance, server.scans)
+    again = Server(process, "", server.ini, server.log, server.work_dir, server.instance, server.scans,
+                   server.token)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         serving = SERVING.search(server.log.read_bytes()[offset:].decode(errors="replace"))

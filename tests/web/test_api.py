@@ -36,6 +36,15 @@ def test_sessions_list_and_state(app: TestApp, session: str) -> None:
     assert len(state["short"]) == 8 and state["short"] != session
 
 
+def test_without_accounts_only_an_operator_sees_the_sessions_ids(app: TestApp, session: str) -> None:
+    # A session's id plays, steers and stops it: a client off loopback (no admin token
+    # set) sees that sessions run, not their ids or masters.
+    outside = app.get("/api/v1/sessions", extra_environ={"REMOTE_ADDR": "198.51.100.7"}).json
+    assert len(outside) == 1 and "id" not in outside[0] and "master" not in outside[0]
+    assert session not in str(outside)
+    assert [s["id"] for s in app.get("/api/v1/sessions").json] == [session]
+
+
 def test_heartbeat_answers_204(app: TestApp, session: str) -> None:
     response = app.post_json(f"/api/v1/sessions/{session}/heartbeat", {"position": 1.5, "paused": True})
     assert response.status_code == 204 and response.body == b""

@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from actors import ffmpeg
+from actors.accounts import Accounts
 from tests.helpers.front import CONFIG, free_port
 from tests.helpers.media import make_clip
 from tests.helpers.server import server_env
@@ -55,6 +56,12 @@ class Cluster:
         (root / ".venv" / "bin" / "pserve").symlink_to(BIN / "pserve")
         for sub in ("var/cluster/log", "var/nginx"):
             (root / sub).mkdir(parents=True)
+        # The shipped cluster signs users in (hls.auth = accounts): the players are a user
+        # of the users file every node shares, with an API key.
+        users = Accounts(root / "var" / "cluster" / "users.sqlite3")
+        users.add("player", "a long enough password")
+        self.key = users.new_key("player")
+        users.close()
         log = (root / "supervisord.out").open("wb")
         self.process = subprocess.Popen(
             [str(BIN / "supervisord"), "-n", "-c", str(root / "config/cluster/supervisord.conf")],
@@ -84,7 +91,8 @@ class Cluster:
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
         try:
-            with urllib.request.urlopen(self.url(path), timeout=timeout) as answer:
+            request = urllib.request.Request(self.url(path), headers={"Authorization": f"Bearer {self.key}"})
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
                 return answer.status, dict(answer.headers), answer.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()

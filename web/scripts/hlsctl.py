@@ -3,6 +3,7 @@
     hlsctl [--url URL]... [--token T] [--json] [--timeout S] tree | sessions | stop ID | fault KIND [ID]
     hlsctl [...] scan [--wait S]
     hlsctl reap [--config INI] [--json]
+    hlsctl users add|passwd|remove|key|list ... [--config INI]   (web/scripts/users.py)
 
 The first form talks to running hlsd nodes over HTTP (``--url``, repeated for several
 nodes, else ``$HLSD_URL`` as a comma list, else http://127.0.0.1:6543; ``--token``, else
@@ -42,7 +43,7 @@ from actors import ffmpeg
 from actors.faults import FAULTS
 from actors.settings import SettingsError, parse_settings
 from web.routes import FAULTS_PATH, SCAN_PATH, SESSIONS_PATH, TREE_PATH
-from web.scripts import scanbar
+from web.scripts import scanbar, users
 from web.scripts.client import (EXIT_OK, EXIT_SERVER_ERROR, EXIT_USAGE, Client, CommandError)
 
 DEFAULT_URL = "http://127.0.0.1:6543"
@@ -170,7 +171,7 @@ def scan(args: argparse.Namespace) -> int:
 
 
 def reap(args: argparse.Namespace) -> int:
-    config = Path(getattr(args, "config", None) or os.environ.get("HLSD_CONFIG") or DEFAULT_CONFIG)
+    config = _config(args)
     settings = load_settings(config)
     instance = f"hlsctl-{secrets.token_hex(4)}"  # never a live hlsd's: none of its runs is live
     started = time.monotonic()
@@ -185,6 +186,10 @@ def reap(args: argparse.Namespace) -> int:
               f"removed {_count(report.dirs_removed, 'leftover work dir', 'leftover work dirs')} "
               f"({elapsed:.2f} s)")
     return EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "config", None) or os.environ.get("HLSD_CONFIG") or DEFAULT_CONFIG)
 
 
 def load_settings(config: Path) -> Any:
@@ -303,10 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("scan", scan, "scan the library now and show its progress", web).add_argument(
         "--wait", type=_positive_seconds, default=3600.0, metavar="S",
         help="give up after S seconds (default 3600)")
+    config_option = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    config_option.add_argument("--config", metavar="INI",
+                               help=f"hlsd's .ini file (else $HLSD_CONFIG, else {DEFAULT_CONFIG})")
     command("reap", reap, "offline: kill FFmpeg whose hlsd is gone, remove leftover work dirs",
-            (json_option,)).add_argument(
-        "--config", metavar="INI",
-        help=f"hlsd's .ini file (else $HLSD_CONFIG, else {DEFAULT_CONFIG})")
+            (json_option, config_option))
+    users.register(commands, lambda args: load_settings(_config(args)), [json_option, config_option])
     return parser
 
 

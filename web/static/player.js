@@ -25,6 +25,9 @@
   let session = null;
   let hls = null;
   let heartbeat = null;
+  // With accounts, requests that change state carry the CSRF token (SPEC "Accounts").
+  const csrf = player.dataset.csrf || "";
+  const csrfHeader = csrf ? { "X-CSRF-Token": csrf } : {};
   let mediaRecoveries = 0;
 
   function showError(text) {
@@ -36,6 +39,8 @@
     const known = {
       404: "This video or its playback session no longer exists.",
       503: "The server is busy right now. Try again in a moment.",
+      401: "You are signed out. Sign in again to play.",
+      429: "Too many sessions at once.",
     };
     const reason = known[status] || `The server answered with an error (HTTP ${status}).`;
     return detail ? `${reason} ${detail}` : reason;
@@ -52,7 +57,7 @@
   async function openSession(profile, position) {
     const response = await fetch("/api/v1/sessions", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...csrfHeader },
       body: JSON.stringify({ media: player.dataset.media, profile, start: position }),
     });
     if (!response.ok) throw new Error(await errorOf(response));
@@ -136,7 +141,7 @@
   function beat() {
     fetch(`/api/v1/sessions/${session.id}/heartbeat`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...csrfHeader },
       body: JSON.stringify({ position: video.currentTime, paused: video.paused }),
     }).then((response) => {
       if (response.status === 404) {
@@ -153,7 +158,9 @@
       hls = null;
     }
     if (session) {
-      navigator.sendBeacon(`/api/v1/sessions/${session.id}/stop`);
+      // A beacon sets no header: the CSRF token goes as a form field of its body.
+      const body = csrf ? new URLSearchParams({ csrf_token: csrf }) : undefined;
+      navigator.sendBeacon(`/api/v1/sessions/${session.id}/stop`, body);
       session = null;
     }
   }

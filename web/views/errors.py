@@ -14,8 +14,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
-from actors.errors import (HlsError, Invalid, NotFound, NotMedia, SessionFailed, Unavailable,
-                           Unplayable)
+from actors.errors import (HlsError, Invalid, NotFound, NotMedia, NotSignedIn, SessionFailed,
+                           TooMany, Unavailable, Unplayable)
 from web.routes import PAGE_ROUTES
 
 PAGE_PREFIXES = ("/watch/",)  # of the page routes other than "/", for paths no route matched
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Each kind of domain error, as HTTP says it (the first class an error is an instance of).
 STATUSES: tuple[tuple[type[HlsError], int], ...] = (
     (NotFound, 404), (Invalid, 400), (NotMedia, 415), (Unplayable, 422),
-    (Unavailable, 503), (SessionFailed, 502),
+    (Unavailable, 503), (SessionFailed, 502), (NotSignedIn, 401), (TooMany, 429),
 )
 
 

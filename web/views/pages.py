@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from actors.errors import NotFound
 from web import params
+from web.security import viewer
 
 POSTER_MAX_AGE = 3600
 
@@ -20,7 +21,7 @@ def library(request: Request) -> dict[str, Any]:
     """One folder of the library (``?folder=``), or a search under it (``?q=``), from the
     media index: it never waits for the scan."""
     return request.registry.hls.library_view.page(request.GET.get("folder", ""),
-                                                 request.GET.get("q", ""))
+                                                 request.GET.get("q", ""), viewer(request))
 
 
 @view_config(route_name="watch", request_method="GET", renderer="web:templates/watch.jinja2")
@@ -30,14 +31,15 @@ def watch(request: Request) -> dict[str, Any]:
     system = request.registry.hls
     media_id = request.matchdict["media_id"]
     start = params.seconds(request.GET.get("start"), "start") or 0.0
-    return {"plan": system.plan(media_id, None, 0.0), "start": start,
-            "resume": system.library_view.position(media_id)}
+    user = viewer(request)
+    return {"plan": system.plan(media_id, None, 0.0, viewer=user), "start": start,
+            "resume": system.library_view.position(media_id, user)}
 
 
 @view_config(route_name="poster", request_method="GET")
 def poster(request: Request) -> Response:
     """The poster frame the library scan made of the file's current version."""
-    path = request.registry.hls.library_view.poster(request.matchdict["media_id"])
+    path = request.registry.hls.library_view.poster(request.matchdict["media_id"], viewer(request))
     if path is None:
         raise NotFound("no poster for this file (yet)")
     return FileResponse(str(path), request=request, content_type="image/jpeg",

@@ -1,7 +1,8 @@
 """What players use: the library, master and media playlists, segments (SPEC "Streaming").
 
 Every answer of these routes, errors included, carries CORS headers, so players on other
-origins can read statuses too.
+origins can read statuses too. ``/hls/{token}/...`` is open to all (``OPEN``): the signed
+token is the capability, so a URL handed to VLC or a TV plays without a cookie.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from pyramid.events import NewResponse, subscriber
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.request import Request
 from pyramid.response import FileIter, Response
+from pyramid.security import NO_PERMISSION_REQUIRED as OPEN
 from pyramid.view import view_config
 
 from actors.media import RenditionKey, RunKind
 from web import params
+from web.security import viewer
 from web.routes import STREAMING_ROUTES, segment_name
 
 MPEGURL = "application/vnd.apple.mpegurl"
@@ -36,7 +39,7 @@ PREFLIGHT_HEADERS = {
 def media_list(request: Request) -> list[dict[str, Any]]:
     """The library: every file a player can ask for."""
     return [{**entry, "master": request.route_path("media_master", media_id=entry["id"])}
-            for entry in request.registry.hls.library_view.listing()]
+            for entry in request.registry.hls.library_view.listing(viewer(request))]
 
 
 @view_config(route_name="media_master", request_method="GET")
@@ -46,21 +49,21 @@ def media_master(request: Request) -> Response:
     start = params.seconds(request.GET.get("start"), "start") or 0.0
     burn = params.track(request.GET.get("burn"), "burn")
     if request.method == "HEAD":
-        request.registry.hls.plan(media_id, profile, start, burn)
+        request.registry.hls.plan(media_id, profile, start, burn, viewer(request))
         return playlist_response("", content_length=None)
-    state = request.registry.hls.open_session(media_id, profile, start, burn)
+    state = request.registry.hls.open_session(media_id, profile, start, burn, viewer(request))
     response = playlist_response(master_playlist(request, state["id"]))
     response.headers["X-Session-Id"] = state["id"]
     return response
 
 
-@view_config(route_name="hls_master", request_method="GET")
+@view_config(route_name="hls_master", request_method="GET", permission=OPEN)
 def session_master(request: Request) -> Response:
     """The master playlist of an existing session (a heartbeat too)."""
     return playlist_response(master_playlist(request, request.matchdict["session_id"]))
 
 
-@view_config(route_name="hls_playlist", request_method="GET")
+@view_config(route_name="hls_playlist", request_method="GET", permission=OPEN)
 def media_playlist(request: Request) -> Response:
     """The VOD playlist of one rendition, every segment from the start."""
     match = request.matchdict
@@ -68,7 +71,7 @@ def media_playlist(request: Request) -> Response:
         match["session_id"], RenditionKey.video(match["profile"]), segment_name))
 
 
-@view_config(route_name="hls_segment", request_method="GET")
+@view_config(route_name="hls_segment", request_method="GET", permission=OPEN)
 def segment(request: Request) -> Response:
     """Segment n once complete; at most ``hls.max_waiting`` requests wait for FFmpeg at
     once (a segment already made needs no slot)."""
@@ -78,11 +81,11 @@ def segment(request: Request) -> Response:
     return segment_response(request, opened)
 
 
-@view_config(route_name="media_list", request_method="OPTIONS")
-@view_config(route_name="media_master", request_method="OPTIONS")
-@view_config(route_name="hls_master", request_method="OPTIONS")
-@view_config(route_name="hls_playlist", request_method="OPTIONS")
-@view_config(route_name="hls_segment", request_method="OPTIONS")
+@view_config(route_name="media_list", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="media_master", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_master", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_playlist", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_segment", request_method="OPTIONS", permission=OPEN)
 def preflight(request: Request) -> Response:
     """CORS preflight: any origin may GET, with whatever headers it asks for."""
     asked = request.headers.get("Access-Control-Request-Headers")

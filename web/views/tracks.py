@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED as OPEN
 from pyramid.view import view_config
 
 from actors.media import RenditionKey
@@ -14,8 +15,8 @@ WEBVTT = "text/vtt"
 SUBTITLE_MAX_AGE = 3600
 
 
-@view_config(route_name="hls_audio_playlist", request_method="GET")
-@view_config(route_name="hls_subs_playlist", request_method="GET")
+@view_config(route_name="hls_audio_playlist", request_method="GET", permission=OPEN)
+@view_config(route_name="hls_subs_playlist", request_method="GET", permission=OPEN)
 def track_playlist(request: Request) -> Response:
     """The VOD playlist of an audio or subtitle rendition, on the video's segment grid."""
     session_id, track = request.matchdict["session_id"], request.matchdict["track"]
@@ -25,7 +26,7 @@ def track_playlist(request: Request) -> Response:
         session_id, key, lambda n: segment_name(n, extension)))
 
 
-@view_config(route_name="hls_audio_segment", request_method="GET")
+@view_config(route_name="hls_audio_segment", request_method="GET", permission=OPEN)
 def audio_segment(request: Request) -> Response:
     """Segment n of an audio track once complete (the run starts on demand)."""
     match = request.matchdict
@@ -34,7 +35,7 @@ def audio_segment(request: Request) -> Response:
     return segment_response(request, opened)
 
 
-@view_config(route_name="hls_subs_segment", request_method="GET")
+@view_config(route_name="hls_subs_segment", request_method="GET", permission=OPEN)
 def subtitle_segment(request: Request) -> Response:
     """The WebVTT document of segment n: every cue shown during it."""
     match = request.matchdict
@@ -44,10 +45,10 @@ def subtitle_segment(request: Request) -> Response:
                     cache_control=f"max-age={SUBTITLE_MAX_AGE}")
 
 
-@view_config(route_name="hls_audio_playlist", request_method="OPTIONS")
-@view_config(route_name="hls_audio_segment", request_method="OPTIONS")
-@view_config(route_name="hls_subs_playlist", request_method="OPTIONS")
-@view_config(route_name="hls_subs_segment", request_method="OPTIONS")
+@view_config(route_name="hls_audio_playlist", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_audio_segment", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_subs_playlist", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_subs_segment", request_method="OPTIONS", permission=OPEN)
 def track_preflight(request: Request) -> Response:
     """CORS preflight, as for the video renditions."""
     return preflight(request)
