@@ -34,7 +34,6 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +119,9 @@ class ServedHlsd(HlsdView):
         self.kill_grace = float(ini["app:main"]["hls.kill_grace"])
 
     def tree(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.server.url + "/api/v1/tree", timeout=10) as response:
-            return json.loads(response.read())
+        status, _, body = self.server.get("/api/v1/tree")  # with the operator's token, if any
+        assert status == 200, (status, body[:200])
+        return json.loads(body)
 
 
 def hlsd_view(hlsd: HlsSystem | Server | HlsdView) -> HlsdView:

@@ -115,10 +115,11 @@ def _call(work: Callable[[], Any]) -> Answer:
 class HttpClient:
     """Real HTTP to a served hlsd; a new connection per request, each with a timeout."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, key: str = "") -> None:
         host, _, port = url.removeprefix("http://").partition(":")
         self.host, self.port = host, int(port)
         self.timeout = timeout
+        self.key = key  # with hls.auth = accounts: a user's API key, sent as a bearer
 
     def open(self, media: str, profile: str | None = None, start: float = 0.0) -> Answer:
         body = {"media": media, "start": start, **({"profile": profile} if profile else {})}
@@ -149,6 +150,8 @@ class HttpClient:
         started = time.monotonic()
         connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
         try:
             connection.request(method, path, json.dumps(body) if body is not None else None, headers)
             response = connection.getresponse()

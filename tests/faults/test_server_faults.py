@@ -3,6 +3,7 @@
 middle of a segment, and hlsd itself terminated, or killed and started again."""
 from __future__ import annotations
 
+import secrets
 import socket
 import struct
 
@@ -10,6 +11,7 @@ import psutil
 import pytest
 
 from actors import ffmpeg
+from actors.accounts import Accounts
 from tests.faults.invariants import (
     DEFAULTS,
     KILLED_WITHIN,
@@ -60,11 +62,29 @@ def tree(client: HttpClient) -> dict:
     return answer.json()
 
 
-@pytest.mark.parametrize("fault", list(OUTCOMES))
-def test_a_fault_injected_over_http_while_a_client_plays(start_hlsd_server, tmp_path, fault):
-    server = start_hlsd_server(stall_timeout=2)
+def signed_in(start_hlsd_server, tmp_path, **overrides) -> tuple[Server, str]:
+    """hlsd with ``hls.auth = accounts`` and an admin user (who may play and inject
+    faults); the user's API key."""
+    (tmp_path / "work").mkdir(exist_ok=True)
+    users = Accounts(tmp_path / "work" / "users.sqlite3")
+    users.add("operator", "a long enough password", role="admin")
+    key = users.new_key("operator")
+    users.close()
+    # The invariant checks read the tree with the operator's token; the player plays as the user.
+    return start_hlsd_server(auth="accounts", admin_token=secrets.token_hex(16), **overrides), key
+
+
+@pytest.mark.parametrize("auth, fault", [("none", fault) for fault in OUTCOMES] + [
+    ("accounts", "kill_ffmpeg"), ("accounts", "crash_session"), ("accounts", "crash_supervisor")])
+def test_a_fault_injected_over_http_while_a_client_plays(start_hlsd_server, tmp_path, auth, fault):
+    """Every fault without accounts; with them, one per level of the tree (FFmpeg, a
+    session, the sessions supervisor): a signed-in player's token resumes as before."""
+    if auth == "accounts":
+        server, key = signed_in(start_hlsd_server, tmp_path, stall_timeout=2)
+    else:
+        server, key = start_hlsd_server(stall_timeout=2), ""
     baseline = take_baseline(server)
-    client = HttpClient(server.url)
+    client = HttpClient(server.url, key=key)
     session = open_session(client)
     ffmpeg_running(client, session)
     player = Player(client, session, PROFILE, SEGMENTS, ready_after=4)
