@@ -1,4 +1,5 @@
-"""What accounts change in the session layer, each rule one function ``HlsSystem`` calls.
+"""What accounts change in the session layer, each rule one function that
+``SessionGateway`` or ``HlsSystem`` calls.
 
 A *viewer* is the signed-in ``User`` a request is made for, or None: no accounts
 (``hls.auth = none``) or an operator, to whom every file and session is open. Each

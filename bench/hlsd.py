@@ -52,13 +52,16 @@ def write_ini(path: Path, app: dict[str, str], server: dict[str, Any]) -> Path:
 
 def start(scratch: Path, media_root: Path, *, server: dict[str, Any] | None = None,
           **overrides: Any) -> Server:
-    """A production-configured hlsd with ``hls.<key> = value`` for each override."""
+    """A production-configured hlsd with ``hls.<key> = value`` for each override. Without
+    sign-in (``hls.auth = none``): the rows measure streaming, which token URLs reach with
+    no account, and the bench's clients are its own; accounts cost only the API routes."""
     home = scratch / f"hlsd-{next(_servers)}"
     home.mkdir(parents=True)
     work_dir = home / "work"
     instance = f"bench-{secrets.token_hex(4)}"
     app = {"hls.media_root": str(media_root), "hls.work_dir": str(work_dir),
-           "hls.instance": instance, **{f"hls.{k}": str(v) for k, v in overrides.items()}}
+           "hls.instance": instance, "hls.auth": "none",
+           **{f"hls.{k}": str(v) for k, v in overrides.items()}}
     ini = write_ini(home / "hlsd.ini", app, server or {})
     log = home / "hlsd.log"
     with log.open("wb") as out:
