@@ -54,7 +54,8 @@ class SessionGateway:
 
     def issue(self, media_id: str, plan: media.Plan, burn: int | None, viewer: User | None) -> str:
         """A token for a new session of ``viewer`` (within their ``max_sessions``)."""
-        viewers.check_quota(viewer, (claims for claims, _ in self.open_claims().values()))
+        if viewer is not None:  # every open token is read only where a quota applies
+            viewers.check_quota(viewer, (claims for claims, _ in self.open_claims().values()))
         claims = tokens.SessionClaims(media_id, plan.profile, plan.names, None, None, burn,
                                       plan.start_segment, int(time.time()), tokens.new_nonce(),
                                       *viewers.token_owner(viewer))

@@ -124,21 +124,21 @@ def cookie_authenticated(request: Request) -> bool:
 
 class SessionFactories:
     """Pyramid's signed cookie session, ``Secure`` when the request came over https
-    (waitress takes the scheme from the trusted proxy's ``X-Forwarded-Proto`` only)."""
+    (waitress takes the scheme from the trusted proxy's ``X-Forwarded-Proto`` only).
+    The secret is the system's, resolved once when it was made."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[bytes, bool], Any] = {}
+        self._made: dict[bool, Any] = {}
 
     def __call__(self, request: Request) -> Any:
-        secret = request.registry.hls.secret  # the work dir's own, known once started
         secure = request.scheme == "https"
-        factory = self._made.get((secret, secure))
+        factory = self._made.get(secure)
         if factory is None:
             factory = SignedCookieSessionFactory(
-                cookie_secret(secret), cookie_name=COOKIE, secure=secure, httponly=True,
-                samesite="Lax", max_age=COOKIE_MAX_AGE, timeout=COOKIE_MAX_AGE,
+                cookie_secret(request.registry.hls.secret), cookie_name=COOKIE, secure=secure,
+                httponly=True, samesite="Lax", max_age=COOKIE_MAX_AGE, timeout=COOKIE_MAX_AGE,
                 reissue_time=REISSUE_TIME, salt="hlsd.session.")
-            self._made[(secret, secure)] = factory
+            self._made[secure] = factory
         return factory(request)
 
 
