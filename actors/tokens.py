@@ -1,18 +1,31 @@
 """Signed session tokens: a session id that carries what the session plays.
 
-A token is ``base64url(payload || mac)`` without padding, where ``mac`` is the first 16
-bytes of HMAC-SHA256(secret, CONTEXT || payload). Any node holding the same secret can
-rebuild the session from it (SPEC "Sessions that survive restarts and nodes").
+A token is ``KEY.BODY``: ``BODY`` is ``base64url(payload || mac)`` without padding, ``KEY``
+the media key, 8 base64url characters naming the media (``media_key``), and ``mac`` the
+first 16 bytes of HMAC-SHA256(secret, KEYED_CONTEXT || KEY || payload). Any node holding
+the same secret can rebuild the session from it (SPEC "Sessions that survive restarts
+and nodes"). The key is there for the front: nginx hashes on it, so every viewer of one
+film reaches one node (SPEC "Work shared by viewers"). It is ``base64url`` of the first 6
+bytes of HMAC-SHA256(secret, MEDIA_KEY_CONTEXT || media id): equal for equal media on
+every node of one secret, and saying nothing of the media's path to anyone without it.
 
 Guarantees:
 - ``verify`` accepts only tokens ``issue`` made with the same secret, in canonical form
-  (one string per payload: no padding, no stray trailing bits, alphabet ``A-Za-z0-9-_``,
-  safe as one URL path segment), not older than ``max_age`` and not from the future
-  beyond ``MAX_SKEW``. Everything else raises the one exception ``InvalidToken``.
+  (one string per payload: no padding, no stray trailing bits, alphabet ``A-Za-z0-9-_``
+  and one ``.`` after the key, safe as one URL path segment), not older than ``max_age``
+  and not from the future beyond ``MAX_SKEW``. Everything else raises the one exception
+  ``InvalidToken``.
+- The key is under the MAC: a token whose key was altered, removed or moved to another
+  token's body fails the one MAC check like any altered token. So a key always names the
+  media of its payload (``issue`` derives it from the claims, and only the secret signs),
+  and ``verify`` never recomputes it: a mismatch costs what any bad MAC costs.
+- Tokens issued before media keys (a bare ``BODY``, signed over CONTEXT || payload) are
+  accepted for their resume window, so players survive the upgrade; their MAC context
+  differs from the keyed one, so no keyed token verifies as a bare one or the reverse.
 - For every token of plausible shape the same work is done before the decision: decode,
-  one HMAC over the payload, one ``hmac.compare_digest`` of two 16-byte values. Only
-  then is the payload parsed; its contents never steer the time spent before the MAC
-  check.
+  one HMAC over the (key and) payload, one ``hmac.compare_digest`` of two 16-byte
+  values. Only then is the payload parsed; its contents never steer the time spent
+  before the MAC check.
 - 16 bytes of MAC (128 bits) bound a forger's chance to 2**-128 per attempt; HMAC
   truncated to at least half the hash output is the usual rule (RFC 2104 section 5,
   NIST SP 800-107). 16 more bytes would only lengthen every URL and log line.
@@ -44,7 +57,11 @@ from pathlib import Path
 
 VERSION = 1
 VERSION_WITH_USER = 2
-CONTEXT = b"hlsd session token\x00"
+CONTEXT = b"hlsd session token\x00"  # bare tokens, before media keys: verified only
+KEYED_CONTEXT = b"hlsd session token with media key\x00"
+MEDIA_KEY_CONTEXT = b"hlsd media key\x00"
+MEDIA_KEY_CHARS = 8  # base64url of 6 bytes: 2**48 keys, far more than films
+KEY_SEPARATOR = "."
 MAC_SIZE = 16
 NONCE_SIZE = 8
 MAX_SKEW = 60.0
@@ -83,16 +100,23 @@ def new_nonce() -> bytes:
     return secrets.token_bytes(NONCE_SIZE)
 
 
+def media_key(media: str, secret: bytes) -> str:
+    """The 8 characters every token of ``media`` begins with (the same on every node)."""
+    digest = hmac.new(secret, MEDIA_KEY_CONTEXT + media.encode(), hashlib.sha256).digest()
+    return _b64encode(digest[:MEDIA_KEY_CHARS * 3 // 4])
+
+
 def issue(claims: SessionClaims, secret: bytes) -> str:
     """The token for ``claims``; ``ValueError`` when a claim cannot be encoded."""
     payload = _pack(claims)
-    return _b64encode(payload + _mac(payload, secret))
+    key = media_key(claims.media, secret)
+    return f"{key}{KEY_SEPARATOR}{_b64encode(payload + _mac(payload, secret, key))}"
 
 
 def verify(token: str, secret: bytes, max_age: float, now: float) -> SessionClaims:
     """The claims of a valid token, else ``InvalidToken``."""
-    payload, given = _split(token)
-    if not hmac.compare_digest(_mac(payload, secret), given):
+    key, payload, given = _split(token)
+    if not hmac.compare_digest(_mac(payload, secret, key), given):
         raise InvalidToken("bad signature")
     return _within_age(_unpack(payload), max_age, now)
 
@@ -131,29 +155,36 @@ class Verified:
 def short_id(token: str) -> str:
     """8 hex digits naming a token in log lines and the tree dump (MAC's first 4 bytes)."""
     try:
-        _, mac = _split(token)
+        _, _, mac = _split(token)
     except InvalidToken:
         mac = hashlib.sha256(token.encode("utf-8", "replace")).digest()
     return mac[:4].hex()
 
 
-def _mac(payload: bytes, secret: bytes) -> bytes:
-    return hmac.new(secret, CONTEXT + payload, hashlib.sha256).digest()[:MAC_SIZE]
+def _mac(payload: bytes, secret: bytes, key: str) -> bytes:
+    """A keyed token's MAC covers its key; a bare token's (``key`` "") is the old one."""
+    signed = KEYED_CONTEXT + key.encode() + payload if key else CONTEXT + payload
+    return hmac.new(secret, signed, hashlib.sha256).digest()[:MAC_SIZE]
 
 
-def _split(token: str) -> tuple[bytes, bytes]:
-    """(payload, mac) of a token in canonical form; shape errors only, no secret used."""
+def _split(token: str) -> tuple[str, bytes, bytes]:
+    """(key, payload, mac) of a token in canonical form, key "" for a bare token; shape
+    errors only, no secret used."""
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise InvalidToken("bad length")
-    if not token.isascii() or not _ALPHABET.fullmatch(token):
+    key, separator, body = token.rpartition(KEY_SEPARATOR)
+    if separator and len(key) != MEDIA_KEY_CHARS:
+        raise InvalidToken("bad media key")
+    if not token.isascii() or not _ALPHABET.fullmatch(body) or (
+            key and not _ALPHABET.fullmatch(key)):
         raise InvalidToken("not base64url")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         raise InvalidToken("not base64url") from None
-    if _b64encode(raw) != token or len(raw) <= MAC_SIZE + 1:
+    if _b64encode(raw) != body or len(raw) <= MAC_SIZE + 1:
         raise InvalidToken("not canonical")
-    return raw[:-MAC_SIZE], raw[-MAC_SIZE:]
+    return key, raw[:-MAC_SIZE], raw[-MAC_SIZE:]
 
 
 def _b64encode(raw: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-SESSION = r"{session_id:[A-Za-z0-9_-]{24,4096}}"  # a token (actors.tokens): base64url
+SESSION = r"{session_id:[A-Za-z0-9_.-]{24,4096}}"  # a token (actors.tokens): key.base64url
 PROFILE = r"{profile:[A-Za-z0-9_-]+}"
 SEGMENT = r"{number:0|[1-9][0-9]{0,8}}"  # canonical, non-negative, below 10**9
 TRACK = r"{track:0|[1-9][0-9]{0,5}}"  # a stream index

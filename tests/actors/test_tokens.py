@@ -22,7 +22,7 @@ NOW = 1_800_000_000.0
 DAY = 86400.0
 SECRET = bytes.fromhex("8c1f4a9e37d25b60f0e1c2d3a4b5968778695a4b3c2d1e0f1a2b3c4d5e6f7081")
 OTHER_SECRET = bytes.fromhex("1f2e3d4c5b6a79880716253443526170f9e8d7c6b5a4938271605f4e3d2c1b0a")
-URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
+URL_SAFE = re.compile(r"[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]+")  # media key, ".", body
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -66,25 +66,34 @@ def test_nonces_make_tokens_of_the_same_claims_distinct() -> None:
 
 
 def token_mac(token: str) -> bytes:
-    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))[-tokens.MAC_SIZE:]
+    return raw_bytes(token)[-tokens.MAC_SIZE:]
 
 
 def raw_bytes(token: str) -> bytes:
-    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    """The decoded body: what follows the media key."""
+    body = token.rpartition(".")[2]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
 
-def encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+def encode(raw: bytes, key: str = "") -> str:
+    """A token of body ``raw`` behind ``key`` (none: a bare token, as before media keys)."""
+    body = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return f"{key}.{body}" if key else body
+
+
+def key_of(token: str) -> str:
+    return token.partition(".")[0]
 
 
 def test_every_bit_of_every_byte_flipped_is_refused() -> None:
-    raw = raw_bytes(tokens.issue(typical(), SECRET))
+    token = tokens.issue(typical(), SECRET)
+    raw = raw_bytes(token)
     for position in range(len(raw)):
         for bit in range(8):
             altered = bytearray(raw)
             altered[position] ^= 1 << bit
             with pytest.raises(InvalidToken):
-                check(encode(bytes(altered)))
+                check(encode(bytes(altered), key_of(token)))
 
 
 def test_every_character_replaced_by_any_other_is_refused() -> None:
@@ -99,10 +108,11 @@ def test_every_character_replaced_by_any_other_is_refused() -> None:
 @settings(max_examples=60)
 @given(claims_strategy, st.data())
 def test_a_flipped_bit_is_refused_for_any_claims(claims: SessionClaims, data: st.DataObject) -> None:
-    raw = bytearray(raw_bytes(tokens.issue(claims, SECRET)))
+    token = tokens.issue(claims, SECRET)
+    raw = bytearray(raw_bytes(token))
     raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
     with pytest.raises(InvalidToken):
-        check(encode(bytes(raw)))
+        check(encode(bytes(raw), key_of(token)))
 
 
 @given(claims_strategy)
@@ -149,7 +159,7 @@ def test_padding_and_standard_alphabet_spellings_are_refused() -> None:
                  if "-" in t or "_" in t)
     assert check(token).media == typical().media
     for spelling in (token + "=" * (-len(token) % 4 or 4),
-                     base64.b64encode(raw_bytes(token)).rstrip(b"=").decode()):
+                     f"{key_of(token)}." + base64.b64encode(raw_bytes(token)).rstrip(b"=").decode()):
         with pytest.raises(InvalidToken):
             check(spelling)
 
@@ -171,7 +181,7 @@ def test_unencodable_claims_are_refused_at_issue(bad: dict[str, object]) -> None
 def forged(token: str, position: int) -> str:
     raw = bytearray(raw_bytes(token))
     raw[position] ^= 0x01
-    return encode(bytes(raw))
+    return encode(bytes(raw), key_of(token))
 
 
 def test_every_plausible_forgery_is_decided_by_one_compare_digest_of_16_bytes(
@@ -230,7 +240,7 @@ def test_a_wrong_first_byte_costs_what_a_wrong_last_byte_costs(monkeypatch: pyte
     monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
         ("compare", len(a), len(b))) or real_compare(a, b))
     monkeypatch.setattr(tokens, "_unpack", lambda payload: work.append(("unpack",)) or real_unpack(payload))
-    payload = len(tokens.CONTEXT) + size - tokens.MAC_SIZE
+    payload = len(tokens.KEYED_CONTEXT) + tokens.MEDIA_KEY_CHARS + size - tokens.MAC_SIZE
     for position in (0, size - tokens.MAC_SIZE, size - 1):
         with pytest.raises(InvalidToken):
             check(forged(token, position))
@@ -238,6 +248,58 @@ def test_a_wrong_first_byte_costs_what_a_wrong_last_byte_costs(monkeypatch: pyte
         work.clear()
     check(token)
     assert work == [("hmac", payload), ("compare", tokens.MAC_SIZE, tokens.MAC_SIZE), ("unpack",)]
+
+
+def test_the_media_key_names_the_media_alike_for_every_session_and_hides_its_path() -> None:
+    first = tokens.issue(typical(), SECRET)
+    second = tokens.issue(typical(nonce=bytes(8), profile="480p", start=7), SECRET)
+    other = tokens.issue(typical(media="movies/Sintel.mkv"), SECRET)
+    assert key_of(first) == key_of(second) == tokens.media_key(typical().media, SECRET)
+    assert len(key_of(first)) == tokens.MEDIA_KEY_CHARS and key_of(other) != key_of(first)
+    assert key_of(tokens.issue(typical(), OTHER_SECRET)) != key_of(first)  # keyed by the secret
+    assert "Bunny" not in first and "movies" not in key_of(first)
+
+
+def test_a_key_altered_moved_or_removed_is_refused() -> None:
+    """The key is under the MAC: another media's key on a genuine body, a genuine key on
+    another token's body, or the body alone (a bare token) each fail the MAC check."""
+    token = tokens.issue(typical(), SECRET)
+    other = tokens.issue(typical(media="movies/Sintel.mkv"), SECRET)
+    for wrong in (f"{key_of(other)}.{token.partition('.')[2]}",
+                  f"{key_of(token)}.{other.partition('.')[2]}",
+                  token.partition(".")[2], "A" * 7 + "." + token.partition(".")[2],
+                  key_of(token) + "A." + token.partition(".")[2]):
+        with pytest.raises(InvalidToken):
+            check(wrong)
+
+
+def bare_token(claims: SessionClaims) -> str:
+    """A token as hlsd issued it before media keys: base64url(payload || mac), CONTEXT."""
+    payload = tokens._pack(claims)
+    return encode(payload + hmac.new(SECRET, tokens.CONTEXT + payload, hashlib.sha256).digest()[:tokens.MAC_SIZE])
+
+
+def test_a_bare_token_of_before_media_keys_still_resumes_but_never_under_a_key() -> None:
+    bare = bare_token(typical())
+    assert check(bare) == typical()
+    with pytest.raises(InvalidToken):
+        check(f"{tokens.media_key(typical().media, SECRET)}.{bare}")
+
+
+def test_a_wrong_media_key_costs_what_a_wrong_mac_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = tokens.issue(typical(), SECRET)
+    other_key = tokens.media_key("movies/Sintel.mkv", SECRET)
+    work: list[tuple[object, ...]] = []
+    real_new, real_compare = hmac.new, hmac.compare_digest
+    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
+        ("hmac", len(msg))) or real_new(key, msg, digestmod))
+    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
+        ("compare", len(a), len(b))) or real_compare(a, b))
+    for wrong in (f"{other_key}.{token.partition('.')[2]}", forged(token, 0)):
+        with pytest.raises(InvalidToken):
+            check(wrong)
+    signed = len(tokens.KEYED_CONTEXT) + tokens.MEDIA_KEY_CHARS + len(raw_bytes(token)) - tokens.MAC_SIZE
+    assert work == [("hmac", signed), ("compare", tokens.MAC_SIZE, tokens.MAC_SIZE)] * 2
 
 
 @pytest.mark.parametrize("text", [

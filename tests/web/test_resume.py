@@ -177,12 +177,13 @@ def test_a_forged_token_costs_one_hmac_and_one_compare_whatever_byte_is_wrong(
     nothing parsed before), and a valid token costs at most one HMAC, then none: it is
     remembered. Counted, not timed: the work is the guarantee, a clock only a symptom."""
     good = app.get("/media/clip.mp4/master.m3u8").headers["X-Session-Id"]
-    raw = base64.urlsafe_b64decode(good + "=" * (-len(good) % 4))
+    key, _, body = good.partition(".")  # the media key, then the signed body
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
     def forged(at: int) -> str:
         copy = bytearray(raw)
         copy[at] ^= 0x01
-        return base64.urlsafe_b64encode(bytes(copy)).rstrip(b"=").decode()
+        return f"{key}." + base64.urlsafe_b64encode(bytes(copy)).rstrip(b"=").decode()
 
     work: list[tuple[object, ...]] = []
     real_new, real_compare = hmac.new, hmac.compare_digest
@@ -190,7 +191,7 @@ def test_a_forged_token_costs_one_hmac_and_one_compare_whatever_byte_is_wrong(
         ("hmac", len(msg))) or real_new(key, msg, digestmod))
     monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
         ("compare", len(a), len(b))) or real_compare(a, b))
-    payload = len(tokens.CONTEXT) + len(raw) - tokens.MAC_SIZE
+    payload = len(tokens.KEYED_CONTEXT) + len(key) + len(raw) - tokens.MAC_SIZE
     for at in (0, len(raw) - tokens.MAC_SIZE, len(raw) - 1):  # version byte, first and last MAC byte
         app.get(f"/hls/{forged(at)}/master.m3u8", status=404)
         assert work == [("hmac", payload), ("compare", tokens.MAC_SIZE, tokens.MAC_SIZE)], at

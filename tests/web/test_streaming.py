@@ -11,7 +11,7 @@ from webtest import TestApp
 from actors.system import HlsSystem
 
 MPEGURL = "application/vnd.apple.mpegurl"
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{24,200}")  # a token: base64url, one path segment
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{24,200}")  # media key, token: one path segment
 
 
 # SPEC "Every stream of a file": the track list (was the first track's codec).
