@@ -124,4 +124,5 @@ def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
         "height": info.video.height,
         "audio": media.audio_json(info.tracks) if info.tracks else [],
         "subtitles": media.subtitle_json(info.tracks) if info.tracks else [],
+        "chapters": media.chapter_json(info.chapters),
     }

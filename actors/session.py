@@ -243,6 +243,7 @@ class Session(LinkedActor):
             "position": self.position, "paused": self.paused,
             "audio": media.audio_json(tracks) if tracks else [],
             "subtitles": media.subtitle_json(tracks) if tracks else [],
+            "chapters": media.chapter_json(plan.info.chapters),
             "burn": plan.burn.index if plan.burn else None,
             **self.runs.json(),
         }

@@ -44,10 +44,12 @@ from actors.media.track_recipes import (
     webvtt_conversion_args,
     webvtt_segments,
 )
+from actors.media.chapters import Chapter, chapter_json
 from actors.media.tracks import audio_json, subtitle_json
 
 __all__ = [
     "AAC_FRAME_SAMPLES", "DEFAULT_PROFILES", "MEDIA_EXTENSIONS", "TIMELINE_OFFSET", "audio_channels",
+    "Chapter", "chapter_json",
     "audio_json", "audio_rendition_args", "find_sidecars", "parse_webvtt",
     "plan_master_playlist", "subtitle_json", "webvtt_conversion_args", "webvtt_segments",
     "AudioStream", "ListedSegment", "MediaInfo", "Plan", "PlaylistCache", "Profile", "Prober", "VideoStream",

@@ -37,6 +37,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated REAL NOT NULL
         )""",
     ),
+    (  # 2: a probe holds the file's chapters (ffprobe -show_chapters, "chapters": [...]);
+       # one made before lacks the key and is read again, once, by the next scan or play
+        "UPDATE media SET probe = NULL WHERE probe IS NOT NULL"
+        " AND json_type(probe, '$.chapters') IS NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

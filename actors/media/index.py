@@ -244,7 +244,8 @@ class MediaIndex:
             (media_id, folder, name, media_id.casefold(), *stamp, time.time()))
 
     def put_probe(self, media_id: str, stamp: Stamp, probe_json: dict[str, Any]) -> None:
-        """Store ffprobe's JSON (``-show_format -show_streams``) for this file version."""
+        """Store ffprobe's JSON (``-show_format -show_streams -show_chapters``) for this
+        file version."""
         summary = _schema.summarize(probe_json)
         self._write(media_id, stamp, "probe = ?, duration = ?, width = ?, height = ?, "
                     "video_codec = ?, audio_codec = ?",

@@ -9,7 +9,8 @@ needs, taken from the first that has it: the media index; the container's own in
 ffprobe packet pass. What was found is stored in the index, so a restart costs nothing.
 Every time here is on the *media timeline*: seconds from the container's ``start_time``,
 which is also what FFmpeg's ``-ss`` counts from (the index stores ffprobe's ``pts_time``). ``MediaInfo.tracks`` holds
-every stream (audio tracks, subtitles, what the video source needs).
+every stream (audio tracks, subtitles, what the video source needs), ``MediaInfo.chapters``
+the file's chapters (``actors.media.chapters``).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any, Callable
 
 from actors.errors import HlsError, NotFound, NotMedia, Unavailable, Unplayable, logged
 from actors.ffmpeg import ProbeFailed, ProbeTimedOut, run_ffprobe
+from actors.media.chapters import Chapter, parse_chapters
 from actors.media.index import MediaIndex, Stamp
 from actors.media.keyframes import read_keyframes
 from actors.media.tracks import Tracks, parse_streams
@@ -32,7 +34,7 @@ from actors.media.tracks import Tracks, parse_streams
 log = logging.getLogger(__name__)
 
 INDEX_READ_RATE = 50e6  # bytes/s of a slow disk; a cached 520 MB file took 0.35 s
-PROBE_ARGS = ("-of", "json", "-show_format", "-show_streams")
+PROBE_ARGS = ("-of", "json", "-show_format", "-show_streams", "-show_chapters")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class MediaInfo:
     keyframe_bytes: tuple[int, ...] | None = None
     tracks: Tracks | None = None  # every stream, as ``actors.media.tracks`` reads them
     stream_count: int = 0  # subtitle files beside the media are numbered from here
+    chapters: tuple[Chapter, ...] = ()  # on the media timeline (``actors.media.chapters``)
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,8 @@ class Prober:
     def _read_info(self, path: Path, stamp: Stamp) -> MediaInfo:
         media_id = self._media_id(path)
         entry = self._index.get(media_id, stamp) if media_id is not None else None
-        if entry is not None and entry.probe is not None:
-            return _media_info(path, stamp, entry.probe)
+        if entry is not None and entry.probe is not None and "chapters" in entry.probe:
+            return _media_info(path, stamp, entry.probe)  # (a probe without: an older node's)
         probed = json.loads(self._run(list(PROBE_ARGS), path, self._timeout))
         if media_id is not None:
             self._index.put_probe(media_id, stamp, probed)
@@ -292,7 +295,8 @@ def _media_info(path: Path, stamp: Stamp, probed: dict[str, Any]) -> MediaInfo:
         video=_video_stream(video, start, duration),
         audio=_audio_stream(audio) if audio else None,
         format_name=container.get("format_name", ""), start_time=start,
-        tracks=parse_streams(probed, path), stream_count=len(streams))
+        tracks=parse_streams(probed, path), stream_count=len(streams),
+        chapters=parse_chapters(probed, start, duration))
 
 
 def _video_stream(stream: dict[str, Any], start: float, duration: float) -> VideoStream:

@@ -226,6 +226,18 @@ def test_remembered_tokens_still_age_and_forgeries_of_them_get_the_full_check(
         tokens.Verified(OTHER_SECRET, DAY)(token, NOW)
 
 
+def recorded_work(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """From now on, every HMAC (with its message's length) and ``compare_digest`` (with
+    its operands' lengths) that ``tokens`` does, in order."""
+    work: list[tuple[object, ...]] = []
+    real_new, real_compare = hmac.new, hmac.compare_digest
+    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
+        ("hmac", len(msg))) or real_new(key, msg, digestmod))
+    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
+        ("compare", len(a), len(b))) or real_compare(a, b))
+    return work
+
+
 def test_a_wrong_first_byte_costs_what_a_wrong_last_byte_costs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Equal work, counted rather than timed: whichever byte of a forgery is wrong (the
     version byte, the MAC's first or last), verify does the same thing, one HMAC over the
@@ -233,12 +245,8 @@ def test_a_wrong_first_byte_costs_what_a_wrong_last_byte_costs(monkeypatch: pyte
     before them. An early exit (a version byte checked first) would show here."""
     token = tokens.issue(typical(), SECRET)
     size = len(raw_bytes(token))
-    work: list[tuple[object, ...]] = []
-    real_new, real_compare, real_unpack = hmac.new, hmac.compare_digest, tokens._unpack
-    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
-        ("hmac", len(msg))) or real_new(key, msg, digestmod))
-    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
-        ("compare", len(a), len(b))) or real_compare(a, b))
+    work = recorded_work(monkeypatch)
+    real_unpack = tokens._unpack
     monkeypatch.setattr(tokens, "_unpack", lambda payload: work.append(("unpack",)) or real_unpack(payload))
     payload = len(tokens.KEYED_CONTEXT) + tokens.MEDIA_KEY_CHARS + size - tokens.MAC_SIZE
     for position in (0, size - tokens.MAC_SIZE, size - 1):
@@ -289,12 +297,7 @@ def test_a_bare_token_of_before_media_keys_still_resumes_but_never_under_a_key()
 def test_a_wrong_media_key_costs_what_a_wrong_mac_costs(monkeypatch: pytest.MonkeyPatch) -> None:
     token = tokens.issue(typical(), SECRET)
     other_key = tokens.media_key("movies/Sintel.mkv", SECRET)
-    work: list[tuple[object, ...]] = []
-    real_new, real_compare = hmac.new, hmac.compare_digest
-    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
-        ("hmac", len(msg))) or real_new(key, msg, digestmod))
-    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
-        ("compare", len(a), len(b))) or real_compare(a, b))
+    work = recorded_work(monkeypatch)
     for wrong in (f"{other_key}.{token.partition('.')[2]}", forged(token, 0)):
         with pytest.raises(InvalidToken):
             check(wrong)

@@ -15,7 +15,7 @@ def test_open_session_answers_201(app: TestApp) -> None:
     created = response.json
     try:
         assert response.status_code == 201
-        assert set(created) == {"id", "master", "media", "profile", "state"}
+        assert set(created) == {"id", "master", "media", "profile", "state", "chapters"}
         assert created["master"] == f"/hls/{created['id']}/master.m3u8"
         assert response.headers["Location"].endswith(created["master"])
         assert (created["media"], created["profile"]) == ("clip.mp4", "360p")

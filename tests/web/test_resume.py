@@ -9,7 +9,6 @@ foreign, expired and wrong-media tokens are a 404 and spawn nothing.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from webtest import TestApp
 
 from actors import tokens
+from tests.actors.test_tokens import recorded_work
 from tests.helpers.front import free_port
 from tests.helpers.media import make_clip
 from tests.helpers.server import Server, ffmpeg_children, spawned, start_again, start_server, web_app
@@ -185,12 +185,7 @@ def test_a_forged_token_costs_one_hmac_and_one_compare_whatever_byte_is_wrong(
         copy[at] ^= 0x01
         return f"{key}." + base64.urlsafe_b64encode(bytes(copy)).rstrip(b"=").decode()
 
-    work: list[tuple[object, ...]] = []
-    real_new, real_compare = hmac.new, hmac.compare_digest
-    monkeypatch.setattr(tokens.hmac, "new", lambda key, msg, digestmod: work.append(
-        ("hmac", len(msg))) or real_new(key, msg, digestmod))
-    monkeypatch.setattr(tokens.hmac, "compare_digest", lambda a, b: work.append(
-        ("compare", len(a), len(b))) or real_compare(a, b))
+    work = recorded_work(monkeypatch)
     payload = len(tokens.KEYED_CONTEXT) + len(key) + len(raw) - tokens.MAC_SIZE
     for at in (0, len(raw) - tokens.MAC_SIZE, len(raw) - 1):  # version byte, first and last MAC byte
         app.get(f"/hls/{forged(at)}/master.m3u8", status=404)

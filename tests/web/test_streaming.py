@@ -24,10 +24,10 @@ def test_media_lists_only_servable_files(app: TestApp) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.json == [
         {"id": "clip.mp4", "duration": 12.0, "video": "h264", "audio": AAC_TRACK,
-         "subtitles": [], "width": 640, "height": 360, "master": "/media/clip.mp4/master.m3u8"},
+         "subtitles": [], "chapters": [], "width": 640, "height": 360, "master": "/media/clip.mp4/master.m3u8"},
         {"id": "shows/second clip.mkv", "duration": pytest.approx(6.0, abs=0.1), "video": "h264",
          "audio": [{**AAC_TRACK[0], "default": False}],  # Matroska: no default flag set
-         "subtitles": [], "width": 640, "height": 360,
+         "subtitles": [], "chapters": [], "width": 640, "height": 360,
          "master": "/media/shows/second%20clip.mkv/master.m3u8"},
     ]
 

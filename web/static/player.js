@@ -6,6 +6,12 @@
  * one rendition or goes back to Auto. The Audio and Subtitles menus list the master's
  * alternate renditions by name. Sends a heartbeat every 10 s, and stops the session with
  * a beacon when the page goes away.
+ *
+ * The Quality menu lists the levels hls.js kept (it drops those its MediaSource cannot
+ * play), the `copy` rendition as "Original": the source as it is. Where the master has
+ * a passthrough level (video not H.264: HEVC, AV1, VP9 copied from the source) that
+ * this browser's MediaSource plays, playback starts on it (ABR may still move). The
+ * session's chapters go to chapters.js (``window.hlsdChapters``).
  */
 (() => {
   "use strict";
@@ -21,6 +27,10 @@
   const notice = document.getElementById("notice");
   const noticeText = document.getElementById("notice-text");
   const retry = document.getElementById("retry");
+  // The renditions that are the source as it is (``copy``), named "Original".
+  const originals = (player.dataset.original || "").split(" ").filter(Boolean);
+  const PASSTHROUGH = /^(hvc1|hev1|av01|vp09)\./;
+  const AUDIO_CODEC = /^(mp4a|ac-3|ec-3|opus|flac|mp3)/;
 
   let session = null;
   let hls = null;
@@ -73,6 +83,7 @@
       showError(error.message || "Could not reach the server.");
       return;
     }
+    if (window.hlsdChapters) hlsdChapters.show(session.chapters, Number(player.dataset.duration));
     attach(position);
     heartbeat = setInterval(beat, HEARTBEAT_MS);
   }
@@ -82,7 +93,10 @@
       mediaRecoveries = 0;
       hls = new Hls({ ...HLS_CONFIG, startPosition: position });
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
-        hls.startLevel = levelOf(session.profile);  // the rendition the server started
+        fillQuality(hls.levels);
+        const passthrough = passthroughLevel(hls.levels, mediaSourcePlays);
+        // The rendition the server started, or the source as it is where this browser plays it.
+        hls.startLevel = passthrough >= 0 ? passthrough : levelOf(session.profile);
         if (quality.value !== "auto") hls.currentLevel = levelOf(quality.value);
       });
       hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => fillMenu(audio, hls.audioTracks, hls.audioTrack));
@@ -112,6 +126,55 @@
       return option;
     }));
     select.parentElement.hidden = tracks.length === 0;
+  }
+
+  // The video codec of an hls.js level (its CODECS attribute without the audio ones).
+  function videoCodecOf(level) {
+    if (level.videoCodec) return level.videoCodec;
+    const codecs = String((level.attrs && level.attrs.CODECS) || level.codecs || "");
+    return codecs.split(",").map((c) => c.trim()).find((c) => c && !AUDIO_CODEC.test(c)) || "";
+  }
+
+  // The level to start on: of the passthrough levels (not avc1) that ``plays`` (a
+  // MediaSource.isTypeSupported) accepts, the one of highest bandwidth; -1 when none.
+  function passthroughLevel(levels, plays) {
+    let best = -1;
+    levels.forEach((level, index) => {
+      const codec = videoCodecOf(level);
+      if (!PASSTHROUGH.test(codec) || !plays(`video/mp4; codecs="${codec}"`)) return;
+      if (best < 0 || (level.bitrate || 0) > (levels[best].bitrate || 0)) best = index;
+    });
+    return best;
+  }
+
+  function mediaSourcePlays(type) {
+    const source = window.ManagedMediaSource || window.MediaSource;
+    return Boolean(source && source.isTypeSupported(type));
+  }
+
+  // The rendition (profile name) a level plays: its URI is .../{profile}/index.m3u8.
+  function profileOfLevel(level) {
+    const match = /\/([^/]+)\/index\.m3u8(?:[?#].*)?$/.exec(String([].concat(level.url)[0]));
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  // What the Quality menu calls a level: "Original" for the source as it is (copy).
+  function qualityLabel(level, copies) {
+    const profile = profileOfLevel(level);
+    if (copies.includes(profile)) return "Original";
+    return profile || (level.height ? `${level.height}p` : "Video");
+  }
+
+  // Auto, then every level hls.js kept, highest first; the current choice stays chosen.
+  function fillQuality(levels) {
+    const chosen = quality.value;
+    const options = levels.map((level) => ({ level, profile: profileOfLevel(level) }))
+      .filter((entry) => entry.profile)
+      .sort((a, b) => (b.level.bitrate || 0) - (a.level.bitrate || 0))
+      .map((entry) => new Option(qualityLabel(entry.level, originals), entry.profile));
+    if (!options.length) return;  // keep the page's list
+    quality.replaceChildren(new Option("Auto", "auto"), ...options);
+    quality.value = options.some((option) => option.value === chosen) ? chosen : "auto";
   }
 
   function levelOf(profile) {
@@ -196,6 +259,9 @@
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) start(profileOf(quality.value), video.currentTime);
   });
+
+  // For tests and the console: the pure parts of the Quality menu.
+  window.hlsdQuality = { passthroughLevel, qualityLabel, videoCodecOf, profileOfLevel };
 
   start(player.dataset.profile, Number(player.dataset.start) || 0);
 })();

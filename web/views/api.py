@@ -26,7 +26,8 @@ def open_session(request: Request) -> dict[str, Any]:
     request.response.status_code = 201
     request.response.location = master
     return {"id": state["id"], "master": master, "media": state["media"],
-            "profile": state["profile"], "state": state["state"]}
+            "profile": state["profile"], "state": state["state"],
+            "chapters": state.get("chapters", [])}
 
 
 @view_config(route_name="sessions", request_method="GET", renderer="json")
