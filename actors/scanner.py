@@ -107,7 +107,7 @@ class Scanner(LinkedActor):
         state = self.state
         return {"passes": self.passes, "pending": len(self.pending),
                 "done": state.done if state else 0, "total": state.total if state else 0,
-                "trickplay_pending": len(self.targets),
+                "trickplay_pending": len(self.targets), "trickplay_runs": self.jobs,
                 "trickplay_pid": self.job.pid if self.job is not None else None}
 
     def _begin(self) -> None:

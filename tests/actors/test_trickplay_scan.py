@@ -1,0 +1,211 @@
+"""Trick play made by the library scan, on a real generated film with real FFmpeg.
+
+The film's brightness is its time (luma = 16 + 2.2 x whole seconds, in video range), keyframes every 2 s, so
+a thumbnail or an I-frame shows which second of the film it is: each sheet cell and each
+I-frame entry is compared with the source frame at its time, decoded the same way. The
+scanner runs under a real supervisor on a real Runtime; every test ends with no tagged
+process of its work dir alive and no partial folder left.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import m3u8
+import pykka
+import pytest
+
+from actors.kernel import ChildSpec, Describe, Link, Supervisor, SupervisorFlags, WhichChildren
+from actors.media import trickplay
+from actors.media.index import Stamp
+from actors.media.trickplay_files import PARTIAL, TrickplayStore
+from actors.messages import ScanNow
+from actors.runtime import Runtime
+from tests.helpers.kernel import eventually
+from tests.helpers.media import FFMPEG, FFPROBE
+from tests.helpers.runtime import running_runtime, tagged_pids
+
+pytestmark = pytest.mark.timeout(120)
+
+FILM = "films/ramp.mp4"
+SECONDS = 95
+PASS_TIMEOUT = 60.0
+LUMA_TOLERANCE = 3.5  # one second of film is ~2.6 gray steps: a cell 2 s off is caught
+
+
+def make_ramp(path: Path, seconds: int = SECONDS, shade: float = 2.2) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([
+        FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+        f"color=c=black:s=320x180:r=25,geq=lum='16+{shade}*floor(T)':cb=128:cr=128",
+        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-force_key_frames", "expr:gte(t,n_forced*2)", str(path)], check=True, timeout=120)
+    return path
+
+
+def gray_mean(args: list[str], width: int, height: int, crop: str = "") -> float:
+    """The mean of one picture that ``ffmpeg args`` decodes (``crop``: a crop filter's
+    ``w:h:x:y`` first), as 8-bit gray."""
+    graph = (f"crop={crop}," if crop else "") + f"scale={width}:{height},format=gray"
+    out = subprocess.run([FFMPEG, "-nostdin", "-v", "error", *args, "-frames:v", "1",
+                          "-vf", graph, "-f", "rawvideo", "-"],
+                         check=True, capture_output=True, timeout=30).stdout
+    assert len(out) == width * height
+    return sum(out) / len(out)
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_ramp(tmp_path_factory.mktemp("film") / "ramp.mp4")
+
+
+@pytest.fixture(scope="module")
+def expected(film: Path) -> list[float]:
+    """The source's picture at each tick, as the thumbnails are compared."""
+    return [gray_mean(["-ss", str(10 * n), "-i", str(film)], 32, 18) for n in range(10)]
+
+
+@pytest.fixture
+def library(film: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "media"
+    (root / FILM).parent.mkdir(parents=True)
+    os.link(film, root / FILM) if film.stat().st_dev == root.stat().st_dev else \
+        (root / FILM).write_bytes(film.read_bytes())
+    return root
+
+
+class Scanned:
+    """A scanner under a one_for_one supervisor, on a running Runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from actors.scanner import Scanner
+        self.runtime = runtime
+        spec = ChildSpec("scanner", lambda link: Scanner.start(link, runtime), shutdown=35.0)
+        self.supervisor = Supervisor.start(Link(None, "root"), SupervisorFlags(intensity=3), (spec,))
+        self.store = TrickplayStore(runtime.settings.trickplay_path, runtime.settings.trickplay_bytes)
+
+    def scanner(self) -> pykka.ActorRef[Any]:
+        ((_, ref, _, _),) = self.supervisor.ask(WhichChildren(), timeout=5)
+        return ref
+
+    def facts(self) -> dict[str, Any]:
+        return self.scanner().ask(Describe(), timeout=5)
+
+    def passes_finished(self, count: int) -> Any:
+        board = self.runtime.scan
+        return eventually(lambda: board.passes() >= count and board.latest().finished
+                          and board.latest(), timeout=PASS_TIMEOUT)
+
+    def manifest(self, media_id: str = FILM) -> trickplay.Manifest | None:
+        root = self.runtime.settings.media_root
+        return self.store.manifest(media_id, Stamp.of(os.stat(root / media_id)))
+
+    def folder(self, media_id: str = FILM) -> Path:
+        root = self.runtime.settings.media_root
+        return self.store.path(media_id, Stamp.of(os.stat(root / media_id)))
+
+
+@pytest.fixture
+def scanned(library: Path, tmp_path: Path) -> Iterator[Any]:
+    """``scanned(**overrides)``: a scanner with these settings; stopped after, then the
+    invariants: no tagged process of the work dir, no partial folder, threads back."""
+    started: list[tuple[Scanned, Any]] = []
+    threads = threading.active_count()
+
+    def start(**overrides: Any) -> Scanned:
+        context = running_runtime(library, tmp_path / "work", **overrides)
+        world = Scanned(context.__enter__())
+        started.append((world, context))
+        return world
+
+    yield start
+    for world, context in started:
+        world.supervisor.stop(timeout=40)
+        context.__exit__(None, None, None)
+    assert tagged_pids(tmp_path / "work") == []
+    assert not list((tmp_path / "work").glob(f"*/{PARTIAL}*"))
+    eventually(lambda: threading.active_count() <= threads, timeout=10)
+
+
+def test_each_thumbnail_shows_the_film_at_its_time(scanned, expected: list[float]) -> None:
+    world = scanned()
+    final = world.passes_finished(1)
+    assert (final.thumbnails_done, final.thumbnails_total, final.thumbnail_fraction) == (1, 1, 1.0)
+    manifest = world.manifest()
+    assert manifest is not None and manifest.shape.ticks == 10 and manifest.shape.sheets == 1
+    sheet = world.folder() / "0.jpg"
+    for tick, want in enumerate(expected):
+        _, x, y, _ = manifest.shape.cell(tick)
+        got = gray_mean(["-i", str(sheet)], 32, 18, crop=f"320:180:{x}:{y}")
+        assert abs(got - want) < LUMA_TOLERANCE, f"cell {tick}: {got:.1f}, the film {want:.1f}"
+    cues = [line for line in trickplay.thumbnails_vtt(manifest).splitlines() if "#xywh" in line]
+    assert len(cues) == 10 and cues[3] == "0.jpg#xywh=960,0,320,180"
+
+
+def test_each_iframe_entry_decodes_alone_as_one_keyframe_at_its_time(scanned, expected: list[float],
+                                                                    tmp_path: Path) -> None:
+    world = scanned()
+    world.passes_finished(1)
+    manifest = world.manifest()
+    assert manifest is not None
+    playlist = m3u8.loads(trickplay.iframe_playlist(manifest))
+    data = (world.folder() / trickplay.IFRAMES).read_bytes()
+    init_length = int(playlist.segment_map[0].byterange.split("@")[0])
+    assert len(playlist.segments) == 10
+    for number, segment in enumerate(playlist.segments):
+        length, offset = map(int, segment.byterange.split("@"))
+        alone = tmp_path / f"entry{number}.mp4"
+        alone.write_bytes(data[:init_length] + data[offset:offset + length])
+        frames = subprocess.run([FFPROBE, "-v", "error", "-show_entries",
+                                 "frame=pts_time,key_frame,width,height", "-of", "csv=p=0", str(alone)],
+                                check=True, capture_output=True, text=True, timeout=30).stdout.split()
+        assert len(frames) == 1, f"entry {number}: {frames}"
+        key, pts, width, height = frames[0].split(",")[:4]
+        assert (key, int(width), int(height)) == ("1", 480, 270)
+        assert abs(float(pts) - number * 10) < 0.04
+        assert abs(gray_mean(["-i", str(alone)], 32, 18) - expected[number]) < LUMA_TOLERANCE
+    probe = subprocess.run([FFPROBE, "-v", "error", "-show_entries", "stream=profile,level",
+                            "-of", "csv=p=0", str(world.folder() / trickplay.IFRAMES)],
+                           check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    assert probe == "Main,30"  # what IFRAME_CODECS (avc1.4d401e) says
+
+
+def test_made_once_per_version_kept_across_a_restart_and_swept_with_the_file(scanned, library: Path) -> None:
+    world = scanned()
+    world.passes_finished(1)
+    old_folder = world.folder()
+    made = (old_folder / trickplay.MANIFEST).stat().st_mtime_ns
+    world.supervisor.stop(timeout=40)
+    again = scanned()
+    again.passes_finished(1)
+    assert again.facts()["trickplay_runs"] == 0  # found made: no FFmpeg ran
+    assert (old_folder / trickplay.MANIFEST).stat().st_mtime_ns == made
+    make_ramp(library / FILM, seconds=30, shade=7)  # a new version of the file
+    again.scanner().tell(ScanNow())
+    again.passes_finished(2)
+    assert again.manifest() is not None and again.manifest().shape.ticks == 3
+    assert not old_folder.exists()
+    (library / FILM).unlink()
+    again.scanner().tell(ScanNow())
+    again.passes_finished(3)
+    assert list(again.store.folder.iterdir()) == []
+
+
+def test_a_scanner_stopped_mid_pass_kills_its_ffmpeg_with_a_fake_ffmpeg_that_hangs(
+        scanned, tmp_path: Path) -> None:
+    fake = tmp_path / "ffmpeg-hangs-on-trickplay"
+    fake.write_text("#!/bin/bash\n# Fake FFmpeg: the poster is real, the trick play pass hangs.\n"
+                    f'case "$*" in *{trickplay.IFRAMES}*) exec -a hlsd-ffmpeg sleep 600;; esac\n'
+                    f'exec {FFMPEG} "$@"\n')
+    fake.chmod(0o755)
+    world = scanned(ffmpeg=str(fake))
+    pid = eventually(lambda: world.facts()["trickplay_pid"], timeout=PASS_TIMEOUT)
+    assert pid in tagged_pids(tmp_path / "work")
+    assert world.runtime.live.runs() == {"trickplay-1"}  # the reaper leaves it alone
+    world.supervisor.stop(timeout=40)
+    assert tagged_pids(tmp_path / "work") == [] and world.runtime.live.runs() == set()
+    assert world.manifest() is None
