@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import m3u8
-import pykka
 import pytest
 
-from actors.kernel import ChildSpec, Describe, Link, Supervisor, SupervisorFlags, WhichChildren
 from actors.media import trickplay
 from actors.media.index import Stamp
 from actors.media.trickplay_files import PARTIAL, TrickplayStore
 from actors.messages import ScanNow
 from actors.runtime import Runtime
+from tests.helpers import scanning
 from tests.helpers.kernel import eventually
 from tests.helpers.media import FFMPEG, FFPROBE
 from tests.helpers.runtime import running_runtime, tagged_pids
@@ -78,27 +77,12 @@ def library(film: Path, tmp_path: Path) -> Path:
     return root
 
 
-class Scanned:
-    """A scanner under a one_for_one supervisor, on a running Runtime."""
+class Scanned(scanning.Scanned):
+    """The scanner, and where its trick play files are."""
 
     def __init__(self, runtime: Runtime) -> None:
-        from actors.scanner import Scanner
-        self.runtime = runtime
-        spec = ChildSpec("scanner", lambda link: Scanner.start(link, runtime), shutdown=35.0)
-        self.supervisor = Supervisor.start(Link(None, "root"), SupervisorFlags(intensity=3), (spec,))
+        super().__init__(runtime, pass_timeout=PASS_TIMEOUT)
         self.store = TrickplayStore(runtime.settings.trickplay_path, runtime.settings.trickplay_bytes)
-
-    def scanner(self) -> pykka.ActorRef[Any]:
-        ((_, ref, _, _),) = self.supervisor.ask(WhichChildren(), timeout=5)
-        return ref
-
-    def facts(self) -> dict[str, Any]:
-        return self.scanner().ask(Describe(), timeout=5)
-
-    def passes_finished(self, count: int) -> Any:
-        board = self.runtime.scan
-        return eventually(lambda: board.passes() >= count and board.latest().finished
-                          and board.latest(), timeout=PASS_TIMEOUT)
 
     def manifest(self, media_id: str = FILM) -> trickplay.Manifest | None:
         root = self.runtime.settings.media_root
