@@ -26,35 +26,14 @@ from actors.runtime import Runtime
 from tests.helpers import scanning
 from tests.helpers.kernel import eventually
 from tests.helpers.media import FFMPEG, FFPROBE
+from tests.helpers.ramp import gray_mean, make_ramp
 from tests.helpers.runtime import running_runtime, tagged_pids
 
 pytestmark = pytest.mark.timeout(120)
 
 FILM = "films/ramp.mp4"
-SECONDS = 95
 PASS_TIMEOUT = 60.0
 LUMA_TOLERANCE = 3.5  # one second of film is ~2.6 gray steps: a cell 2 s off is caught
-
-
-def make_ramp(path: Path, seconds: int = SECONDS, shade: float = 2.2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([
-        FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-        f"color=c=black:s=320x180:r=25,geq=lum='16+{shade}*floor(T)':cb=128:cr=128",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-force_key_frames", "expr:gte(t,n_forced*2)", str(path)], check=True, timeout=120)
-    return path
-
-
-def gray_mean(args: list[str], width: int, height: int, crop: str = "") -> float:
-    """The mean of one picture that ``ffmpeg args`` decodes (``crop``: a crop filter's
-    ``w:h:x:y`` first), as 8-bit gray."""
-    graph = (f"crop={crop}," if crop else "") + f"scale={width}:{height},format=gray"
-    out = subprocess.run([FFMPEG, "-nostdin", "-v", "error", *args, "-frames:v", "1",
-                          "-vf", graph, "-f", "rawvideo", "-"],
-                         check=True, capture_output=True, timeout=30).stdout
-    assert len(out) == width * height
-    return sum(out) / len(out)
 
 
 @pytest.fixture(scope="module")

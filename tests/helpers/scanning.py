@@ -6,7 +6,14 @@ from typing import Any
 
 import pykka
 
-from actors.kernel import ChildSpec, Describe, Link, Supervisor, SupervisorFlags, WhichChildren
+from actors.kernel import (
+    ChildSpec,
+    Describe,
+    Link,
+    Supervisor,
+    SupervisorFlags,
+    WhichChildren,
+)
 from actors.runtime import Runtime
 from actors.scanner import Scanner
 from tests.helpers.kernel import eventually

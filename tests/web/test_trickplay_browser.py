@@ -11,8 +11,8 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser
 
-from tests.actors.test_trickplay_scan import make_ramp
 from tests.helpers.media import FFMPEG
+from tests.helpers.ramp import make_ramp
 from tests.helpers.server import Server, start_server
 from tests.web.test_browser import browser, playwright  # noqa: F401 (fixtures)
 

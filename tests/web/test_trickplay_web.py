@@ -15,7 +15,7 @@ import pytest
 from webtest import TestApp
 
 from actors.media import trickplay
-from tests.actors.test_trickplay_scan import make_ramp
+from tests.helpers.ramp import make_ramp
 from tests.helpers.server import spawned, web_app
 
 pytestmark = pytest.mark.timeout(120)
