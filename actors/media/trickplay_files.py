@@ -3,13 +3,13 @@
 ``TrickplayStore(folder, cap_bytes)``: ``<folder>/<name>/`` holds one file version's
 sheets (``0.jpg`` ...), ``iframes.mp4`` and ``manifest.json`` (``trickplay.Manifest``),
 ``<name>`` being the poster's name for that version (media id + stamp, hashed). A pass
-writes into ``<folder>/.partial-<name>/``, which ``commit`` renames into place once the
-manifest is written: a folder with a name is complete, and never changes again.
+writes into ``<folder>/.partial-<pid>-<name>/``, which ``commit`` renames into place once
+the manifest is written: a folder with a name is complete, and never changes again.
 
 Bounded: a new version is made only while the whole store is below ``cap_bytes``
 (``has_room``); ``sweep(keep)`` removes every folder whose version is not in ``keep``
 (the file left the library, or changed: its old version goes), and partial folders
-that no pass is writing.
+that no live process writes (several nodes may share an index, and so this folder).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class TrickplayStore:
 
     def partial(self, media_id: str, stamp: Stamp) -> Path:
         """A new, empty folder for a pass to write this version's files into."""
-        path = self.folder / f"{PARTIAL}{self.name(media_id, stamp)}"
+        path = self.folder / f"{PARTIAL}{os.getpid()}-{self.name(media_id, stamp)}"
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
@@ -63,7 +63,7 @@ class TrickplayStore:
         written = partial / f".{trickplay.MANIFEST}"
         written.write_text(manifest.to_json())
         written.rename(partial / trickplay.MANIFEST)
-        target = self.folder / partial.name.removeprefix(PARTIAL)
+        target = self.folder / partial.name.removeprefix(PARTIAL).partition("-")[2]
         try:
             partial.rename(target)
         except OSError:  # made meanwhile (another node sharing the index): keep that one
@@ -90,12 +90,28 @@ class TrickplayStore:
         except FileNotFoundError:
             return 0
         for entry in entries:
-            if entry.name not in keep and entry.is_dir(follow_symlinks=False):
+            if entry.name in keep or _written_now(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed += 1
         if removed:
             log.info("trick play: removed the files of %d file versions", removed)
         return removed
+
+
+def _written_now(name: str) -> bool:
+    """A partial folder that another live process (a node sharing the index) writes."""
+    writer = name.removeprefix(PARTIAL).partition("-")[0] if name.startswith(PARTIAL) else ""
+    if not writer.isdigit() or int(writer) == os.getpid():
+        return False
+    try:
+        os.kill(int(writer), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_manifest(folder: Path) -> trickplay.Manifest | None:

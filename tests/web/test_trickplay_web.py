@@ -100,3 +100,10 @@ def test_without_trick_play_files_the_master_leaves_them_out(library: Path, tmp_
         body = bare.get(f"/hls/{session}/trickplay/images.m3u8", status=404).json
         assert set(body) == {"error", "detail"} and "/" not in body["detail"]
         stop(bare, session)
+
+
+def test_the_scan_progress_counts_the_trick_play_work(app: TestApp) -> None:
+    progress = app.get("/api/v1/scan").json
+    assert not progress["running"]
+    assert progress["thumbnails"] == {"done": 1, "total": 1, "seconds": 95.0,
+                                      "seconds_total": 95.0, "fraction": 1.0, "current": None}
