@@ -22,9 +22,8 @@ from actors.messages import ScanNow
 from actors.runtime import Runtime
 from tests.helpers import ffmpeg_tools
 from tests.helpers.kernel import eventually
-from tests.helpers.scanning import PASS_TIMEOUT, Scanned
+from tests.helpers.scanning import PASS_TIMEOUT, Scanned, scanners
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import running_runtime
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -59,18 +58,9 @@ def ffprobe(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def scanned(library: Path, tmp_path: Path, ffprobe: tuple[Path, Path]) -> Iterator[Any]:
     """``scanned(**overrides)``: the scanner running with these settings; stopped after."""
-    started: list[tuple[Scanned, Any]] = []
-
-    def start(**overrides: Any) -> Scanned:
-        context = running_runtime(library, tmp_path / "work", **{"ffprobe": ffprobe[0], **overrides})
-        world = Scanned(context.__enter__(), ffprobe[1])
-        started.append((world, context))
-        return world
-
-    yield start
-    for world, context in started:
-        world.supervisor.stop(timeout=40)
-        context.__exit__(None, None, None)
+    with scanners(library, tmp_path / "work", lambda runtime: Scanned(runtime, ffprobe[1]),
+                  ffprobe=ffprobe[0]) as start:
+        yield start
 
 
 def entry(runtime: Runtime, root: Path, media_id: str):

@@ -27,7 +27,7 @@ from tests.helpers import scanning
 from tests.helpers.kernel import eventually
 from tests.helpers.media import FFMPEG, FFPROBE
 from tests.helpers.ramp import gray_mean, make_ramp
-from tests.helpers.runtime import running_runtime, tagged_pids
+from tests.helpers.runtime import tagged_pids
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,19 +76,9 @@ class Scanned(scanning.Scanned):
 def scanned(library: Path, tmp_path: Path) -> Iterator[Any]:
     """``scanned(**overrides)``: a scanner with these settings; stopped after, then the
     invariants: no tagged process of the work dir, no partial folder, threads back."""
-    started: list[tuple[Scanned, Any]] = []
     threads = threading.active_count()
-
-    def start(**overrides: Any) -> Scanned:
-        context = running_runtime(library, tmp_path / "work", **overrides)
-        world = Scanned(context.__enter__())
-        started.append((world, context))
-        return world
-
-    yield start
-    for world, context in started:
-        world.supervisor.stop(timeout=40)
-        context.__exit__(None, None, None)
+    with scanning.scanners(library, tmp_path / "work", Scanned) as start:
+        yield start
     assert tagged_pids(tmp_path / "work") == []
     assert not list((tmp_path / "work").glob(f"*/{PARTIAL}*"))
     eventually(lambda: threading.active_count() <= threads, timeout=10)

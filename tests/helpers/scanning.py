@@ -1,6 +1,8 @@
 """The scanner actor under a real supervisor, on a running Runtime, as the root runs it."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from actors.kernel import (
 from actors.runtime import Runtime
 from actors.scanner import Scanner
 from tests.helpers.kernel import eventually
+from tests.helpers.runtime import running_runtime
 
 PASS_TIMEOUT = 30.0
 
@@ -47,3 +50,24 @@ class Scanned:
 
     def probes(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log and self.log.exists() else []
+
+
+@contextlib.contextmanager
+def scanners(library: Path, work_dir: Path, build: Callable[[Runtime], Scanned] = Scanned,
+             **defaults: Any) -> Iterator[Callable[..., Scanned]]:
+    """``start(**overrides)`` makes a scanner (``build``) on a runtime of its own with these
+    settings over ``defaults``; every one is stopped, and its runtime, when the block ends."""
+    started: list[tuple[Scanned, Any]] = []
+
+    def start(**overrides: Any) -> Scanned:
+        context = running_runtime(library, work_dir, **{**defaults, **overrides})
+        world = build(context.__enter__())
+        started.append((world, context))
+        return world
+
+    try:
+        yield start
+    finally:
+        for world, context in started:
+            world.supervisor.stop(timeout=40)
+            context.__exit__(None, None, None)
