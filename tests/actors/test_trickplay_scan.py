@@ -148,17 +148,34 @@ def test_made_once_per_version_kept_across_a_restart_and_swept_with_the_file(sca
     assert list(again.store.folder.iterdir()) == []
 
 
-def test_a_scanner_stopped_mid_pass_kills_its_ffmpeg_with_a_fake_ffmpeg_that_hangs(
-        scanned, tmp_path: Path) -> None:
+def hanging_fake(tmp_path: Path) -> Path:
     fake = tmp_path / "ffmpeg-hangs-on-trickplay"
     fake.write_text("#!/bin/bash\n# Fake FFmpeg: the poster is real, the trick play pass hangs.\n"
                     f'case "$*" in *{trickplay.IFRAMES}*) exec -a hlsd-ffmpeg sleep 600;; esac\n'
                     f'exec {FFMPEG} "$@"\n')
     fake.chmod(0o755)
-    world = scanned(ffmpeg=str(fake))
+    return fake
+
+
+def test_a_scanner_stopped_mid_pass_kills_its_ffmpeg_with_a_fake_ffmpeg_that_hangs(
+        scanned, tmp_path: Path) -> None:
+    world = scanned(ffmpeg=str(hanging_fake(tmp_path)))
     pid = eventually(lambda: world.facts()["trickplay_pid"], timeout=PASS_TIMEOUT)
     eventually(lambda: pid in tagged_pids(tmp_path / "work"), timeout=5)  # bash has exec'd sleep
     assert world.runtime.live.runs() == {"trickplay-1"}  # the reaper leaves it alone
     world.supervisor.stop(timeout=40)
     assert tagged_pids(tmp_path / "work") == [] and world.runtime.live.runs() == set()
     assert world.manifest() is None
+
+
+def test_a_pass_past_its_deadline_is_given_up_with_a_fake_ffmpeg_that_hangs(
+        scanned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("actors.trickplay.BASE_TIMEOUT", 1.0)
+    monkeypatch.setattr("actors.trickplay.TIMEOUT_PER_FILM_SECOND", 0.0)
+    world = scanned(ffmpeg=str(hanging_fake(tmp_path)))
+    final = world.passes_finished(1)  # the deadline ended the pass, not a hang
+    assert (final.thumbnails_done, final.thumbnail_fraction) == (1, 1.0)
+    assert world.manifest() is None and tagged_pids(tmp_path / "work") == []
+    world.scanner().tell(ScanNow())
+    world.passes_finished(2)
+    assert world.facts()["trickplay_runs"] == 1  # not tried again until a restart
