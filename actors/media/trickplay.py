@@ -224,10 +224,11 @@ def thumbnails_vtt(manifest: Manifest) -> str:
 
 def iframe_playlist(manifest: Manifest) -> str:
     """The ``#EXT-X-I-FRAMES-ONLY`` playlist: the init, then one byte range per picture,
-    each lasting until the next one (the last until the film ends)."""
+    each lasting until the next one (the last until the film ends). Version 7: an
+    I-frames-only playlist with ``EXT-X-MAP`` needs 5 (RFC 8216 7), fMP4 media 7 (Apple)."""
     shape = manifest.shape
     lines = ["#EXTM3U", f"#EXT-X-TARGETDURATION:{math.ceil(shape.interval)}",
-             "#EXT-X-VERSION:4", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD",
+             "#EXT-X-VERSION:7", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD",
              "#EXT-X-I-FRAMES-ONLY", f'#EXT-X-MAP:URI="{IFRAMES}",BYTERANGE="{manifest.init}@0"']
     for number, (offset, length, at) in enumerate(manifest.frames):
         end = manifest.frames[number + 1][2] if number + 1 < len(manifest.frames) else shape.duration

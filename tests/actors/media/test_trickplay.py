@@ -88,7 +88,7 @@ def test_the_vtt_has_one_cue_per_tick_pointing_at_its_cell() -> None:
 def test_the_iframe_playlist_names_the_init_and_one_byte_range_per_picture() -> None:
     manifest = manifest_of(95.0)
     playlist = m3u8.loads(trickplay.iframe_playlist(manifest))
-    assert playlist.is_i_frames_only and playlist.version == 4
+    assert playlist.is_i_frames_only and playlist.version == 7
     assert playlist.segment_map[0].uri == "iframes.mp4"
     assert playlist.segment_map[0].byterange == "1000@0"
     assert [s.byterange for s in playlist.segments] == [f"{200 + n}@{1000 + 200 * n}" for n in range(10)]
