@@ -179,3 +179,13 @@ def test_a_pass_past_its_deadline_is_given_up_with_a_fake_ffmpeg_that_hangs(
     world.scanner().tell(ScanNow())
     world.passes_finished(2)
     assert world.facts()["trickplay_runs"] == 1  # not tried again until a restart
+
+
+def test_no_new_files_once_the_store_reaches_hls_trickplay_bytes(scanned, library: Path) -> None:
+    (library / "films" / "again.mp4").write_bytes((library / FILM).read_bytes())
+    world = scanned(trickplay_bytes=1000)  # the first film's files pass it
+    final = world.passes_finished(1)
+    assert (final.thumbnails_done, final.thumbnails_total) == (2, 2)
+    made = [world.manifest(media_id) for media_id in ("films/again.mp4", FILM)]
+    assert sum(manifest is not None for manifest in made) == 1  # the first one visited
+    assert world.facts()["trickplay_runs"] == 1
