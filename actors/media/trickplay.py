@@ -230,20 +230,25 @@ def iframe_playlist(manifest: Manifest) -> str:
     lines = ["#EXTM3U", f"#EXT-X-TARGETDURATION:{math.ceil(shape.interval)}",
              "#EXT-X-VERSION:7", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD",
              "#EXT-X-I-FRAMES-ONLY", f'#EXT-X-MAP:URI="{IFRAMES}",BYTERANGE="{manifest.init}@0"']
-    for number, (offset, length, at) in enumerate(manifest.frames):
-        end = manifest.frames[number + 1][2] if number + 1 < len(manifest.frames) else shape.duration
-        lines += [f"#EXTINF:{max(end - at, 0.001):.3f},",
-                  f"#EXT-X-BYTERANGE:{length}@{offset}", IFRAMES]
+    for (offset, length, _), seconds in zip(manifest.frames, _frame_seconds(manifest)):
+        lines += [f"#EXTINF:{seconds:.3f},", f"#EXT-X-BYTERANGE:{length}@{offset}", IFRAMES]
     return "\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n"
+
+
+def _frame_seconds(manifest: Manifest) -> list[float]:
+    """How long each I-frame entry lasts: until the next one, the last until the end."""
+    times = [at for _, _, at in manifest.frames] + [manifest.shape.duration]
+    return [max(end - start, 0.001) for start, end in zip(times, times[1:])]
 
 
 def master_lines(manifest: Manifest, images_uri: str, iframes_uri: str) -> list[str]:
     """The master's ``#EXT-X-IMAGE-STREAM-INF`` and ``#EXT-X-I-FRAME-STREAM-INF`` lines;
-    BANDWIDTH is the peak (a sheet over its time, a picture over its interval)."""
+    BANDWIDTH is the peak (a sheet over its time, a picture over its entry's time)."""
     shape = manifest.shape
     sheet_peak = max((size * 8 / max(_sheet_seconds(shape, n), 1e-3)
                       for n, size in enumerate(manifest.sheet_bytes)), default=0)
-    frame_peak = max((length * 8 / shape.interval for _, length, _ in manifest.frames), default=0)
+    frame_peak = max((length * 8 / seconds for (_, length, _), seconds
+                      in zip(manifest.frames, _frame_seconds(manifest))), default=0)
     return [f"#EXT-X-IMAGE-STREAM-INF:BANDWIDTH={math.ceil(sheet_peak)},"
             f"RESOLUTION={shape.tile_width}x{shape.tile_height},CODECS=\"jpeg\","
             f"URI=\"{images_uri}\"",

@@ -108,7 +108,7 @@ def test_the_master_lines_announce_both_with_peak_bandwidth() -> None:
     assert stream.uri == "/hls/s/trickplay/iframes.m3u8"
     assert stream.iframe_stream_info.codecs == trickplay.IFRAME_CODECS
     assert stream.iframe_stream_info.resolution == (480, 270)
-    assert stream.iframe_stream_info.bandwidth == 168  # (200 + 9 bytes) * 8 / 10 s, ceiled
+    assert stream.iframe_stream_info.bandwidth == 335  # the last: (200 + 9) bytes * 8 / 5 s
 
 
 def test_a_manifest_survives_its_json() -> None:
