@@ -19,6 +19,7 @@ from actors import media
 from actors.accounts import User
 from actors.errors import HlsError
 from actors.media.index import Stamp
+from actors.media.scan import ScanProgress
 from actors.runtime import Runtime
 from actors.viewers import Positions
 
@@ -73,17 +74,19 @@ class LibraryView:
 
     def progress(self) -> dict[str, Any]:
         """The scan's latest progress as JSON: ``pass`` counts passes begun (0: none yet);
-        ``running`` is False before the first pass and once a pass finished."""
+        ``running`` is False before the first pass and once a pass finished;
+        ``thumbnails``: the pass's trick play work (files, film seconds, the current file)."""
         latest, passes = self.runtime.scan.latest(), self.runtime.scan.passes()
         if latest is None:
             return {"running": False, "pass": 0, "done": 0, "total": 0, "bytes_done": 0,
                     "bytes_total": 0, "fraction": 0.0, "current": None, "errors": 0,
-                    "elapsed": 0.0}
+                    "elapsed": 0.0, "thumbnails": _thumbnails(None)}
         return {"running": not latest.finished, "pass": passes, "done": latest.done, "total": latest.total,
                 "bytes_done": latest.bytes_done, "bytes_total": latest.bytes_total,
                 "fraction": round(latest.fraction, 4), "current": latest.current,
                 "errors": latest.errors, "indexed": latest.indexed,
-                "elapsed": round(time.time() - latest.started, 3)}
+                "elapsed": round(time.time() - latest.started, 3),
+                "thumbnails": _thumbnails(latest)}
 
     def poster(self, media_id: str, viewer: User | None = None) -> Path | None:
         """The JPEG of the current version of ``media_id``, if the scan made one."""
@@ -126,3 +129,13 @@ def library_entry(media_id: str, info: media.MediaInfo) -> dict[str, Any]:
         "subtitles": media.subtitle_json(info.tracks) if info.tracks else [],
         "chapters": media.chapter_json(info.chapters),
     }
+
+
+def _thumbnails(latest: ScanProgress | None) -> dict[str, Any]:
+    if latest is None:
+        return {"done": 0, "total": 0, "seconds": 0.0, "seconds_total": 0.0, "fraction": 1.0,
+                "current": None}
+    return {"done": latest.thumbnails_done, "total": latest.thumbnails_total,
+            "seconds": round(latest.thumbnail_seconds, 1),
+            "seconds_total": round(latest.thumbnail_seconds_total, 1),
+            "fraction": round(latest.thumbnail_fraction, 4), "current": latest.thumbnails_current}

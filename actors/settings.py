@@ -18,6 +18,7 @@ PREFIX = "hls."
 
 INDEX_NAME = "index.sqlite3"  # the media index, in the work dir unless hls.index says
 USERS_NAME = "users.sqlite3"  # the accounts (hls.auth = accounts), beside the index
+TRICKPLAY_SUFFIX = "-trickplay"  # the trick play folder: the index's stem + this
 AUTH_MODES = ("none", "accounts")
 
 
@@ -64,6 +65,8 @@ class Settings:
     scan: bool = True  # the background library scan; off, the index fills as files play
     auth: str = "none"  # "accounts": sign-in, users in SQLite (users_path)
     users: Path | None = None  # the accounts; None: USERS_NAME beside the index
+    trickplay: bool = True  # the scan makes thumbnail sheets and I-frame streams
+    trickplay_bytes: int = 4 << 30  # new trick play files only while all of them are below
 
     @property
     def index_path(self) -> Path:
@@ -72,6 +75,11 @@ class Settings:
     @property
     def users_path(self) -> Path:
         return self.users or self.index_path.parent / USERS_NAME
+
+    @property
+    def trickplay_path(self) -> Path:
+        """The trick play folder, beside the index (like its posters)."""
+        return self.index_path.parent / f"{self.index_path.stem}{TRICKPLAY_SUFFIX}"
 
     @property
     def accounts(self) -> bool:
@@ -177,6 +185,8 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "scan": _bool,
     "auth": _auth,
     "users": _path,
+    "trickplay": _bool,
+    "trickplay_bytes": _positive_int,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}
 

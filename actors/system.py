@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import logging
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import pykka
 
 from actors import accel, ffmpeg, media, tokens, viewers
 from actors.accounts import User
-from actors.errors import HlsError, Unavailable
+from actors.errors import HlsError, NotFound, Unavailable
 from actors.gateway import SessionGateway
 from actors.kernel import Link, Supervisor, WhichChildren, stop_child
 from actors.library_view import LibraryView
-from actors.media import RenditionKey, RunKind
+from actors.media import RenditionKey, RunKind, trickplay
+from actors.media.trickplay_files import TrickplayStore
 from actors.messages import GetState, Heartbeat, RequestSegment, ScanNow, SegmentServed
 from actors.operators import Operators
 from actors.reaper import sweep_once
 from actors.runtime import Runtime
 from actors.settings import Settings
 from actors.tree import ROOT_FLAGS, root_specs
+from actors.trickplay import made_for
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class HlsSystem:
         self.operators = Operators(lambda: self.root, self._root_child, self.gateway)
         self.library_view = LibraryView(self.runtime, self.positions)
         self.playlists = media.PlaylistCache()
+        self.trickplay_store = TrickplayStore(settings.trickplay_path, settings.trickplay_bytes)
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -124,15 +128,31 @@ class HlsSystem:
         return children[child_id]
 
     def master_playlist(self, session_id: str, variant_uri: Callable[[str], str],
-                        track_uri: Callable[[RunKind, int], str] | None = None) -> str:
+                        track_uri: Callable[[RunKind, int], str] | None = None,
+                        trickplay_uri: Callable[[str], str] | None = None) -> str:
         """The session's master playlist (a heartbeat too); ``variant_uri(rendition name)``,
-        ``track_uri(kind, track index)`` for the audio and subtitle renditions."""
+        ``track_uri(kind, track index)`` for the audio and subtitle renditions,
+        ``trickplay_uri("images" | "iframes")`` for trick play, once the scan made it."""
         ref, plan = self.gateway.plan(session_id)
         self._beat(session_id, ref, Heartbeat())
         track_uri = track_uri or (lambda kind, n: f"{kind.value}/{n}/index.m3u8")
-        return media.plan_master_playlist(
+        text = media.plan_master_playlist(
             plan, lambda p: variant_uri(p.name), lambda n: track_uri(RunKind.AUDIO, n),
             lambda n: track_uri(RunKind.SUBTITLES, n), self.settings.segment_seconds)
+        made = made_for(self.trickplay_store, plan.info.path, plan.media_id) if trickplay_uri else None
+        if made is None:
+            return text
+        return text + "".join(f"{line}\n" for line in trickplay.master_lines(
+            made[1], trickplay_uri("images"), trickplay_uri("iframes")))
+
+    def trickplay(self, session_id: str) -> tuple[Path, trickplay.Manifest]:
+        """The folder and manifest of the session's film's trick play files (a heartbeat)."""
+        ref, plan = self.gateway.plan(session_id)
+        self._beat(session_id, ref, Heartbeat())
+        made = made_for(self.trickplay_store, plan.info.path, plan.media_id)
+        if made is None:
+            raise NotFound("this film's thumbnails are not made yet")
+        return made
 
     def media_playlist(self, session_id: str, key: RenditionKey,
                        segment_name: Callable[[int], str]) -> bytes:

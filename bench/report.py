@@ -142,7 +142,7 @@ READING = """\
 
 
 def write_results(lines: list[Line], facts: dict[str, str], command: str, elapsed: float,
-                  errors: list[str], rows: dict[int, str], path: Path = RESULTS) -> Path:
+                  errors: list[str], rows: dict[int | str, str], path: Path = RESULTS) -> Path:
     """``rows``: row number -> what it measures (its module's first docstring paragraph)."""
     misses = [line for line in lines if line.verdict.startswith("MISS")]
     parts = [
@@ -159,7 +159,7 @@ def write_results(lines: list[Line], facts: dict[str, str], command: str, elapse
         "",
         table(lines, notes=False),
         "",
-        *(f"{text}  " for _, text in sorted(rows.items())),  # two spaces: a Markdown line break
+        *(f"{text}  " for _, text in sorted(rows.items(), key=lambda row: row_order(row[0]))),  # two spaces: a Markdown line break
         "",
     ]
     if float(facts["load average at start"].split()[0]) > QUIET_LOAD:
@@ -228,3 +228,10 @@ def _ratio_p50(line: Line) -> str:
     if line.hlsd is None or line.baseline is None:
         return "—"
     return f"{line.hlsd.p50 / line.baseline.p50:.2f}"
+
+
+def row_order(row: int | str) -> tuple[int, str]:
+    """Rows by number, then letter (13, 14d, 14e)."""
+    text = str(row)
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(digits), text[len(digits):]

@@ -30,7 +30,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "actors.tokens"),
     ("actors.accel", "actors.settings"),
     ("actors.runtime",),
-    ("actors.viewers",),
+    ("actors.trickplay", "actors.viewers"),
     ("actors.library_view", "actors.reaper", "actors.scanner", "actors.transcoder"),
     ("actors.runs", "actors.tree"),
     ("actors.session",),

@@ -8,6 +8,7 @@ SESSION = r"{session_id:[A-Za-z0-9_.-]{24,4096}}"  # a token (actors.tokens): ke
 PROFILE = r"{profile:[A-Za-z0-9_-]+}"
 SEGMENT = r"{number:0|[1-9][0-9]{0,8}}"  # canonical, non-negative, below 10**9
 TRACK = r"{track:0|[1-9][0-9]{0,5}}"  # a stream index
+SHEET = r"{sheet:0|[1-9][0-9]{0,5}}"  # a thumbnail sheet's number
 MEDIA = r"{media_id:.+}"  # decoded from the path, '/' included; media.resolve_media judges it
 
 # Paths that hlsctl, a client of its own, sends requests to.
@@ -18,8 +19,10 @@ SCAN_PATH = "/api/v1/scan"
 
 TRACK_ROUTES = frozenset({"hls_audio_playlist", "hls_audio_segment", "hls_subs_playlist",
                           "hls_subs_segment"})
+TRICKPLAY_ROUTES = frozenset({"hls_trickplay_images", "hls_trickplay_vtt", "hls_trickplay_sheet",
+                              "hls_trickplay_iframes", "hls_trickplay_mp4"})
 STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist",
-                              "hls_segment", *TRACK_ROUTES})
+                              "hls_segment", *TRACK_ROUTES, *TRICKPLAY_ROUTES})
 PAGE_ROUTES = frozenset({"home", "watch", "poster", "login"})
 LOGIN_PATH = "/api/v1/login"
 
@@ -46,6 +49,13 @@ def includeme(config: Configurator) -> None:
     config.add_route("hls_audio_segment", f"/hls/{SESSION}/audio/{TRACK}/{SEGMENT}.ts")
     config.add_route("hls_subs_playlist", f"/hls/{SESSION}/subs/{TRACK}/index.m3u8")
     config.add_route("hls_subs_segment", f"/hls/{SESSION}/subs/{TRACK}/{SEGMENT}.vtt")
+
+    # Trick play (web/views/trickplay.py): the scan-made thumbnails and I-frames of a session's film.
+    config.add_route("hls_trickplay_images", f"/hls/{SESSION}/trickplay/images.m3u8")
+    config.add_route("hls_trickplay_vtt", f"/hls/{SESSION}/trickplay/thumbnails.vtt")
+    config.add_route("hls_trickplay_sheet", f"/hls/{SESSION}/trickplay/{SHEET}.jpg")
+    config.add_route("hls_trickplay_iframes", f"/hls/{SESSION}/trickplay/iframes.m3u8")
+    config.add_route("hls_trickplay_mp4", f"/hls/{SESSION}/trickplay/iframes.mp4")
 
     config.add_route("sessions", SESSIONS_PATH)
     config.add_route("session", f"{SESSIONS_PATH}/{SESSION}")

@@ -52,10 +52,22 @@ class ScanProgress:
     indexed: int = 0  # files probed or completed by this scan
     removed: int = 0
     finished: bool = False
+    # Trick play (thumbnails, I-frames): files queued and done, film seconds done of them
+    thumbnails_done: int = 0
+    thumbnails_total: int = 0
+    thumbnail_seconds: float = 0.0
+    thumbnail_seconds_total: float = 0.0
+    thumbnails_current: str | None = None
 
     @property
     def fraction(self) -> float:
         return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+
+    @property
+    def thumbnail_fraction(self) -> float:
+        """The trick play work done: film seconds of the files queued so far."""
+        total = self.thumbnail_seconds_total
+        return min(self.thumbnail_seconds / total, 1.0) if total else 1.0
 
 
 @dataclass(frozen=True)

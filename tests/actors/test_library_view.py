@@ -110,7 +110,9 @@ def test_progress_before_during_and_after_a_pass(tmp_path: Path, library: Path,
     with running_runtime(library, tmp_path / "work") as fresh:
         assert LibraryView(fresh).progress() == {
             "running": False, "pass": 0, "done": 0, "total": 0, "bytes_done": 0,
-            "bytes_total": 0, "fraction": 0.0, "current": None, "errors": 0, "elapsed": 0.0}
+            "bytes_total": 0, "fraction": 0.0, "current": None, "errors": 0, "elapsed": 0.0,
+            "thumbnails": {"done": 0, "total": 0, "seconds": 0.0, "seconds_total": 0.0,
+                           "fraction": 1.0, "current": None}}
         fresh.scan.update(ScanProgress(1, 4, 250, 1000, "a.mp4", time.time() - 2, 0, indexed=1))
         during = LibraryView(fresh).progress()
         assert (during["running"], during["pass"], during["fraction"], during["current"]) == \

@@ -14,23 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pykka
 import pytest
 
-from actors.kernel import ChildSpec, Crash, Describe, Link, Supervisor, SupervisorFlags, WhichChildren
+from actors.kernel import Crash
 from actors.media.index import Stamp
 from actors.messages import ScanNow
 from actors.runtime import Runtime
-from actors.scanner import Scanner
 from tests.helpers import ffmpeg_tools
 from tests.helpers.kernel import eventually
+from tests.helpers.scanning import PASS_TIMEOUT, Scanned, scanners
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import running_runtime
 
 pytestmark = pytest.mark.timeout(90)
 
 CLIPS = ("a.mp4", "shows/b.mp4", "shows/s01/c.mkv")
-PASS_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -58,47 +55,12 @@ def ffprobe(tmp_path: Path) -> tuple[Path, Path]:
     return ffmpeg_tools.counting_ffprobe(tmp_path)
 
 
-class Scanned:
-    """A scanner under a one_for_one supervisor, on a running Runtime."""
-
-    def __init__(self, runtime: Runtime, log: Path) -> None:
-        self.runtime, self.log = runtime, log
-        spec = ChildSpec("scanner", lambda link: Scanner.start(link, runtime), shutdown=35.0)
-        self.supervisor = Supervisor.start(Link(None, "root"), SupervisorFlags(intensity=3),
-                                           (spec,))
-
-    def scanner(self) -> pykka.ActorRef[Any]:
-        ((_, ref, _, _),) = self.supervisor.ask(WhichChildren(), timeout=5)
-        return ref
-
-    def facts(self) -> dict[str, Any]:
-        return self.scanner().ask(Describe(), timeout=5)
-
-    def passes_finished(self, count: int) -> Any:
-        """Waits until ``count`` passes have begun and the latest has finished."""
-        board = self.runtime.scan
-        return eventually(lambda: board.passes() >= count and board.latest().finished
-                          and board.latest(), timeout=PASS_TIMEOUT)
-
-    def probes(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-
 @pytest.fixture
 def scanned(library: Path, tmp_path: Path, ffprobe: tuple[Path, Path]) -> Iterator[Any]:
     """``scanned(**overrides)``: the scanner running with these settings; stopped after."""
-    started: list[tuple[Scanned, Any]] = []
-
-    def start(**overrides: Any) -> Scanned:
-        context = running_runtime(library, tmp_path / "work", **{"ffprobe": ffprobe[0], **overrides})
-        world = Scanned(context.__enter__(), ffprobe[1])
-        started.append((world, context))
-        return world
-
-    yield start
-    for world, context in started:
-        world.supervisor.stop(timeout=40)
-        context.__exit__(None, None, None)
+    with scanners(library, tmp_path / "work", lambda runtime: Scanned(runtime, ffprobe[1]),
+                  ffprobe=ffprobe[0]) as start:
+        yield start
 
 
 def entry(runtime: Runtime, root: Path, media_id: str):

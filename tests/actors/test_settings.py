@@ -60,6 +60,8 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, Any]]:
         "scan": ("off", False),
         "auth": (" Accounts ", "accounts"),
         "users": (f"{tmp_path}/db/../users.db", (tmp_path / "users.db").resolve()),
+        "trickplay": ("no", False),
+        "trickplay_bytes": ("1048576", 1048576),
     }
 
 
@@ -73,6 +75,8 @@ BAD = [
     ("idle_timeout", "-1"),
     ("resume_window", "nan"),
     ("segment_wait", ""),
+    ("trickplay", "maybe"),
+    ("trickplay_bytes", "0"),
     ("kill_grace", "-0.5"),
     ("max_sessions", "0"),
     ("max_sessions", "1.5"),

@@ -22,7 +22,7 @@ from typing import IO, Callable
 import psutil
 
 from actors import ffmpeg, tokens
-from actors.settings import INDEX_NAME, USERS_NAME
+from actors.settings import INDEX_NAME, TRICKPLAY_SUFFIX, USERS_NAME
 
 FAKES = Path(__file__).parent.parent / "fakes"
 REPO = Path(__file__).parent.parent.parent
@@ -191,11 +191,13 @@ class ProcessLedger:
 
 def persists_in_work_dir(path: Path) -> bool:
     """What hlsd keeps in the work dir across runs on purpose: the media index (the
-    database, its WAL, its posters), the accounts (hls.auth = accounts: the users file and
+    database, its WAL, its posters, its trick play files), the accounts (hls.auth = accounts: the users file and
     its WAL) and the session secret (tokens must verify after a restart). Nothing else
     may stay."""
     secret = path.name == tokens.SECRET_FILE and path.is_file() and not path.is_symlink()
-    index = path.name.startswith(INDEX_NAME) or path.name == f"{INDEX_NAME.partition('.')[0]}-posters"
+    stem = INDEX_NAME.partition('.')[0]
+    index = path.name.startswith(INDEX_NAME) or path.name in (f"{stem}-posters",
+                                                             f"{stem}{TRICKPLAY_SUFFIX}")
     return secret or index or path.name.startswith(USERS_NAME)
 
 

@@ -33,6 +33,7 @@ from webtest import TestApp
 from actors import ffmpeg
 from actors.settings import CONVERTERS
 from tests.helpers.media import make_clip
+from tests.helpers.procs import persists_in_work_dir
 from tests.helpers.settings import REPO, TEST_INI, app_settings
 
 PSERVE = Path(sys.executable).with_name("pserve")
@@ -106,7 +107,8 @@ class Spawned:
 
 
 def spawned(work_dir: Path) -> Spawned:
-    dirs = [p.relative_to(work_dir).as_posix() for p in work_dir.glob("*/*") if p.is_dir()]
+    dirs = [p.relative_to(work_dir).as_posix() for p in work_dir.glob("*/*")
+            if p.is_dir() and not persists_in_work_dir(p.parent)]  # the trick play folders
     return Spawned([t.pid for t in ffmpeg.find_tagged(work_dir)], dirs)
 
 

@@ -45,7 +45,8 @@ def test_watch_page_opens_no_session(app: TestApp, system: HlsSystem, nothing_sp
     player = page.html.select_one("#player")
     assert player["data-media"] == "shows/second clip.mkv" and player["data-profile"] == "copy"
     scripts = [s["src"] for s in page.html.select("script[src]")]
-    assert scripts == ["/static/vendor/hls.min.js", "/static/chapters.js", "/static/player.js"]
+    assert scripts == ["/static/vendor/hls.min.js", "/static/chapters.js",
+                       "/static/thumbnails.js", "/static/player.js"]
     # Automatic quality first, then every rendition the plan offers.
     assert [o["value"] for o in page.html.select("#quality option")] == ["auto", "copy", "360p", "240p"]
     assert system.runtime.directory.ids() == []

@@ -165,8 +165,10 @@ def scan(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         _dump(final)
     else:
+        thumbnails = final.get("thumbnails") or {}
         print(f"scanned {_count(final['total'], 'file', 'files')}: {final['indexed']} indexed, "
-              f"{final['errors']} errors ({final['elapsed']:.1f} s)")
+              f"{final['errors']} errors, thumbnails made for {thumbnails.get('done', 0)} "
+              f"({final['elapsed']:.1f} s)")
     return EXIT_OK
 
 

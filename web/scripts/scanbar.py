@@ -3,7 +3,8 @@
 ``follow(fetch, before, deadline, ...)`` polls ``fetch()`` (hlsd's ``GET /api/v1/scan``)
 until the pass that the request started - or the one already under way when it was
 made (``before``) - has finished, or ``deadline`` (monotonic) passes. The bar counts
-bytes, so one large film weighs what it costs; the current file is its postfix.
+bytes, so one large film weighs what it costs; the current file is its postfix, and once
+the thumbnails (trick play) are being made, their share of the film seconds done.
 """
 from __future__ import annotations
 
@@ -35,9 +36,7 @@ def follow(fetch: Callable[[], dict[str, Any]], before: dict[str, Any], deadline
             if progress["pass"] > before["pass"] or before["running"]:
                 bar.total = max(progress["bytes_total"], 1)
                 bar.n = progress["bytes_done"]
-                bar.set_postfix_str(f"{progress['done']}/{progress['total']} files"
-                                    + (f"  {progress['current']}" if progress["current"] else ""),
-                                    refresh=False)
+                bar.set_postfix_str(_postfix(progress), refresh=False)
                 bar.refresh()
             if finished(progress, before):
                 return progress
@@ -46,3 +45,13 @@ def follow(fetch: Callable[[], dict[str, Any]], before: dict[str, Any], deadline
             time.sleep(POLL_SECONDS)
     finally:
         bar.close()
+
+
+def _postfix(progress: dict[str, Any]) -> str:
+    text = f"{progress['done']}/{progress['total']} files"
+    thumbnails = progress.get("thumbnails") or {}
+    if thumbnails.get("total"):
+        text += (f", thumbnails {thumbnails['done']}/{thumbnails['total']}"
+                 f" ({100 * thumbnails['fraction']:.0f}%)")
+    current = thumbnails.get("current") or progress["current"]
+    return text + (f"  {current}" if current else "")

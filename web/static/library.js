@@ -15,8 +15,12 @@
       if (response.ok) {
         const progress = await response.json();
         box.hidden = !progress.running;
-        bar.value = progress.fraction;
-        text.textContent = `Indexing ${progress.done}/${progress.total} files`;
+        const thumbs = progress.thumbnails || { total: 0 };
+        const indexing = progress.done < progress.total;
+        bar.value = indexing || !thumbs.total ? progress.fraction : thumbs.fraction;
+        text.textContent = indexing || !thumbs.total
+          ? `Indexing ${progress.done}/${progress.total} files`
+          : `Making thumbnails ${thumbs.done}/${thumbs.total} files (${Math.round(100 * thumbs.fraction)}%)`;
         if (wasRunning && !progress.running) {
           window.location.reload();
           return;

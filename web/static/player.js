@@ -79,6 +79,7 @@
     stop();
     try {
       session = await openSession(profile, position);
+      player.dispatchEvent(new CustomEvent("hlsd:session", { detail: session }));
     } catch (error) {
       showError(error.message || "Could not reach the server.");
       return;

@@ -106,8 +106,11 @@ def master_playlist(request: Request, session_id: str) -> str:
         route = "hls_audio_playlist" if kind is RunKind.AUDIO else "hls_subs_playlist"
         return request.route_path(route, session_id=session_id, track=track)
 
+    def trickplay_uri(kind: str) -> str:  # "images" | "iframes"
+        return request.route_path(f"hls_trickplay_{kind}", session_id=session_id)
+
     return request.registry.hls.master_playlist(session_id, lambda profile: request.route_path(
-        "hls_playlist", session_id=session_id, profile=profile), track_uri)
+        "hls_playlist", session_id=session_id, profile=profile), track_uri, trickplay_uri)
 
 
 def playlist_response(text: str | bytes, **headers: Any) -> Response:
