@@ -13,12 +13,14 @@ faults) and ``library_view`` (the library page).
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager, nullcontext
+import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import pykka
 
-from actors import accel, ffmpeg, media, tokens, viewers
+from actors import accel, ffmpeg, media, partial, tokens, viewers
 from actors.accounts import User
 from actors.errors import HlsError, Unavailable
 from actors.gateway import SessionGateway
@@ -177,11 +179,14 @@ class HlsSystem:
         return self.library_view.progress()
 
     def segment(self, session_id: str, key: RenditionKey, number: int,
-                waits: AbstractContextManager[Any] | None = None) -> BinaryIO | str:
+                waits: AbstractContextManager[Any] | None = None,
+                follow: bool = False) -> BinaryIO | str | partial.GrowingSegment:
         """An open file of a complete segment (the text of a WebVTT one); waits at most
         ``segment_wait`` (+1 s). A segment not answered within ``READY_WITHIN`` (FFmpeg
         has not made it yet) waits inside ``waits``, the caller's bound on requests
-        waiting at once."""
+        waiting at once. With ``follow`` (a client that tells an aborted body from a
+        whole one), the segment a live video run is writing comes as a
+        ``partial.GrowingSegment``, which holds its slot of ``waits`` until closed."""
         ref, plan = self.gateway.plan(session_id)
         media.check_rendition(plan, key, number)  # refused before the session sees it
         if (opened := self._made(session_id, ref, key, number)) is not None:
@@ -192,11 +197,29 @@ class HlsSystem:
             return reply.get(timeout=READY_WITHIN)
         except pykka.Timeout:
             pass
-        with waits or nullcontext():
+        with ExitStack() as slot:
+            slot.enter_context(waits or nullcontext())
+            deadline = time.monotonic() + self.settings.segment_wait + 1.0 - READY_WITHIN
             try:
-                return reply.get(timeout=self.settings.segment_wait + 1.0 - READY_WITHIN)
+                if not (follow and key.kind is RunKind.VIDEO):
+                    return reply.get(timeout=deadline - time.monotonic())
+                answer = partial.wait_or_follow(reply, deadline,
+                                                self._being_written(session_id, ref, key, number))
             except pykka.Timeout:
                 raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
+            if isinstance(answer, partial.GrowingSegment):
+                answer.on_close.append(slot.pop_all().close)  # the reader keeps its slot
+            return answer
+
+    def _being_written(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
+                       number: int) -> Callable[[], Path | None]:
+        """Where a live video run of the session writes segment ``number`` now (see
+        ``partial.writing``); the segment before, if made, names the run's dir."""
+        session_dir = ffmpeg.instance_dir(self.settings.work_dir, self.settings.instance) \
+            / tokens.short_id(session_id)
+        before = self.runtime.directory.ready(session_id, ref, key, number - 1) if number else None
+        made_in = None if before is None else str(Path(before).parent)
+        return lambda: partial.writing(session_dir, self.runtime.live.runs(), number, made_in)
 
     def _made(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
               number: int) -> BinaryIO | None:
