@@ -30,6 +30,7 @@ ROWS = {
     11: "scan",
     12: "front",
     13: "tracks",
+    15: "crowd",
 }
 
 
