@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,19 @@ def get_segment(server: Server, session: str, number: int) -> http.client.HTTPRe
     return connection.getresponse()
 
 
+def cold_growing_segment(start_hlsd_server) -> tuple[Server, Any, HttpClient, str, http.client.HTTPResponse]:
+    """A served hlsd, its baseline, a client, a new session, and the answer to segment 0
+    while FFmpeg writes it (chunked: no length yet)."""
+    server = start_hlsd_server(**SLOW)
+    baseline = take_baseline(server)
+    client = HttpClient(server.url)
+    session = client.open(CLIP, PROFILE).json()["id"]
+    growing = get_segment(server, session, 0)
+    assert growing.status == 200
+    assert growing.getheader("Transfer-Encoding") == "chunked"
+    return server, baseline, client, session, growing
+
+
 def decodes(data: bytes) -> bool:
     done = subprocess.run(["ffmpeg", "-v", "error", "-f", "mpegts", "-i", "pipe:0", "-f", "null", "-"],
                           input=data, capture_output=True, timeout=60, check=False)
@@ -37,13 +51,7 @@ def decodes(data: bytes) -> bool:
 
 
 def test_a_cold_segment_is_sent_while_ffmpeg_writes_it_and_equals_the_file(start_hlsd_server):
-    server = start_hlsd_server(**SLOW)
-    baseline = take_baseline(server)
-    client = HttpClient(server.url)
-    session = client.open(CLIP, PROFILE).json()["id"]
-    growing = get_segment(server, session, 0)
-    assert growing.status == 200
-    assert growing.getheader("Transfer-Encoding") == "chunked"  # no length: not whole yet
+    server, baseline, client, session, growing = cold_growing_segment(start_hlsd_server)
     assert growing.getheader("Content-Length") is None
     first = growing.read(FIRST_BYTES)
     body = first + growing.read()
@@ -59,12 +67,7 @@ def test_a_run_killed_mid_segment_aborts_the_growing_body(start_hlsd_server):
     """The reader of a growing segment whose FFmpeg is killed (fault ``kill_ffmpeg``) gets
     a body that is cut off (no last chunk: ``IncompleteRead``), or, where the restarted
     run made the same bytes, the whole segment; never a short body that looks whole."""
-    server = start_hlsd_server(**SLOW)
-    baseline = take_baseline(server)
-    client = HttpClient(server.url)
-    session = client.open(CLIP, PROFILE).json()["id"]
-    growing = get_segment(server, session, 0)
-    assert growing.getheader("Transfer-Encoding") == "chunked"
+    server, baseline, client, session, growing = cold_growing_segment(start_hlsd_server)
     first = growing.read(FIRST_BYTES)
     pid = wait_for(lambda: (client.state(session).json() or {}).get("transcoder_pid"), 10, "FFmpeg")
     assert client.fault("kill_ffmpeg", session).status == 200
@@ -85,12 +88,7 @@ def test_a_run_killed_mid_segment_aborts_the_growing_body(start_hlsd_server):
 def test_a_session_stopped_mid_segment_aborts_the_growing_body(start_hlsd_server):
     """The run ends for good before the segment is whole (its session is stopped): the
     reader's body is cut off, with no last chunk."""
-    server = start_hlsd_server(**SLOW)
-    baseline = take_baseline(server)
-    client = HttpClient(server.url)
-    session = client.open(CLIP, PROFILE).json()["id"]
-    growing = get_segment(server, session, 0)
-    assert growing.getheader("Transfer-Encoding") == "chunked"
+    server, baseline, client, session, growing = cold_growing_segment(start_hlsd_server)
     growing.read(FIRST_BYTES)
     assert client.stop(session).status == 204
     with pytest.raises(http.client.IncompleteRead):
