@@ -30,7 +30,7 @@ ROWS = {
     11: "scan",
     12: "front",
     13: "tracks",
-    15: "crowd",
+    15: "press_play",
 }
 
 
