@@ -3,7 +3,9 @@ short never looks whole.
 
 A real hlsd (``pserve``, waitress on 127.0.0.1); FFmpeg is real, reading its input at 4x
 real time (``ffmpeg-faulty``), with 4 s segments, so segment 0 of a cold session is
-written over about a second and a request for it finds the file growing.
+written over about a second and a request for it finds the file growing. (A remux of a
+clip of keyframes only: FFmpeg writes a segment file in 256 KiB blocks, so a small
+segment of a low-rate transcode would appear whole at once.)
 """
 from __future__ import annotations
 
