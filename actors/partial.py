@@ -27,6 +27,7 @@ import pykka
 
 POLL = 0.02  # s between looks at a growing file: FFmpeg writes in 32 KiB blocks
 BLOCK = 256 * 1024
+CONFIRM_TIMEOUT = 1.0  # s: the session confirms which rendition a run dir's run makes
 _VIDEO_RUN = re.compile(r".+-\d+(r\d+)?")  # run ids of video runs (``Runs.start``)
 
 
