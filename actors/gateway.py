@@ -89,7 +89,9 @@ class SessionGateway:
         # Started on the sessions supervisor's thread, the first time and at each restart.
         spec = ChildSpec(session_id, lambda link: Session.start(link, runtime, session_id, plan),
                          restart=Restart.TRANSIENT, shutdown=self.settings.kill_grace + 5)
-        self.ask_sessions(StartChild(spec))
+        # The supervisor starts sessions one after another, each a thread or two: a crowd
+        # pressing play queues behind the others' starts, so the ask waits as a segment may.
+        self.ask_sessions(StartChild(spec), timeout=self.settings.segment_wait)
 
     def resume(self, session_id: str) -> None:
         """Re-create a session this node does not run from its token (after a restart, or
@@ -107,11 +109,11 @@ class SessionGateway:
 
     # --- reaching a session -----------------------------------------------------------------
 
-    def ask_sessions(self, message: Any) -> Any:
+    def ask_sessions(self, message: Any, timeout: float = ASK_TIMEOUT) -> Any:
         """Ask the sessions supervisor; one that crashed or is busy stopping its children
         (its restart is under way) is a 503, not a 500."""
         try:
-            return self._root_child(SESSIONS, "the sessions supervisor").ask(message, timeout=ASK_TIMEOUT)
+            return self._root_child(SESSIONS, "the sessions supervisor").ask(message, timeout=timeout)
         except (pykka.ActorDeadError, pykka.Timeout):
             raise Unavailable("the sessions supervisor is restarting", retry_in=1) from None
 

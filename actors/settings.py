@@ -20,6 +20,12 @@ INDEX_NAME = "index.sqlite3"  # the media index, in the work dir unless hls.inde
 USERS_NAME = "users.sqlite3"  # the accounts (hls.auth = accounts), beside the index
 TRICKPLAY_SUFFIX = "-trickplay"  # the trick play folder: the index's stem + this
 AUTH_MODES = ("none", "accounts")
+# A player waits for at most a video and an audio segment at once (hls.js loads them in
+# parallel); the default of hls.max_waiting is this many per session.
+WAITS_PER_SESSION = 2
+# Waitress threads beyond the waiting requests, for playlists, pages and operators:
+# ``server_threads`` sizes ``[server:main] threads`` from these.
+SPARE_THREADS = 16
 
 
 class SettingsError(ValueError):
@@ -54,7 +60,8 @@ class Settings:
     stall_timeout: float = 15.0
     pause_ahead: int = 8
     keep_behind: int = 30
-    max_waiting: int = 24
+    # None: WAITS_PER_SESSION per session of max_sessions (``waiting_limit``).
+    max_waiting: int | None = None
     # Empty: ``tokens.load_or_create_secret(work_dir)`` at start-up (HlsSystem.start).
     session_secret: bytes = field(default=b"", repr=False)
     # Empty: waitress sends segment bytes itself; else the X-Accel-Redirect prefix.
@@ -67,6 +74,17 @@ class Settings:
     users: Path | None = None  # the accounts; None: USERS_NAME beside the index
     trickplay: bool = True  # the scan makes thumbnail sheets and I-frame streams
     trickplay_bytes: int = 4 << 30  # new trick play files only while all of them are below
+
+    @property
+    def waiting_limit(self) -> int:
+        """Segment requests that may wait for FFmpeg at once: ``hls.max_waiting``, or
+        enough for every session's player to wait for a video and an audio segment."""
+        return self.max_waiting or WAITS_PER_SESSION * self.max_sessions
+
+    @property
+    def server_threads(self) -> int:
+        """The waitress ``threads`` this sizing needs: one per waiting request, and spare."""
+        return self.waiting_limit + SPARE_THREADS
 
     @property
     def index_path(self) -> Path:

@@ -13,13 +13,14 @@ faults) and ``library_view`` (the library page).
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager, nullcontext
+import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import pykka
 
-from actors import accel, ffmpeg, media, tokens, viewers
+from actors import accel, ffmpeg, media, partial, tokens, viewers
 from actors.accounts import User
 from actors.errors import HlsError, NotFound, Unavailable
 from actors.gateway import SessionGateway
@@ -197,11 +198,15 @@ class HlsSystem:
         return self.library_view.progress()
 
     def segment(self, session_id: str, key: RenditionKey, number: int,
-                waits: AbstractContextManager[Any] | None = None) -> BinaryIO | str:
+                waits: AbstractContextManager[Any] | None = None,
+                follow: bool = False) -> BinaryIO | str | partial.GrowingSegment:
         """An open file of a complete segment (the text of a WebVTT one); waits at most
         ``segment_wait`` (+1 s). A segment not answered within ``READY_WITHIN`` (FFmpeg
         has not made it yet) waits inside ``waits``, the caller's bound on requests
-        waiting at once."""
+        waiting at once. With ``follow`` (a client that tells an aborted body from a
+        whole one) and no ``accel_redirect``, the segment a live video run is writing
+        comes as a ``partial.GrowingSegment``, which holds its slot of ``waits`` until
+        closed."""
         ref, plan = self.gateway.plan(session_id)
         media.check_rendition(plan, key, number)  # refused before the session sees it
         if (opened := self._made(session_id, ref, key, number)) is not None:
@@ -212,11 +217,50 @@ class HlsSystem:
             return reply.get(timeout=READY_WITHIN)
         except pykka.Timeout:
             pass
-        with waits or nullcontext():
+        with ExitStack() as slot:
+            slot.enter_context(waits or nullcontext())
+            deadline = time.monotonic() + self.settings.segment_wait + 1.0 - READY_WITHIN
             try:
-                return reply.get(timeout=self.settings.segment_wait + 1.0 - READY_WITHIN)
+                # Behind nginx (accel_redirect) nginx sends every segment's bytes, whole.
+                if not (follow and key.kind is RunKind.VIDEO and not self.settings.accel_redirect):
+                    return reply.get(timeout=deadline - time.monotonic())
+                answer = partial.wait_or_follow(reply, deadline,
+                                                self._being_written(session_id, ref, key, number))
             except pykka.Timeout:
                 raise Unavailable(f"segment {number} is not ready yet", retry_in=2) from None
+            if isinstance(answer, partial.GrowingSegment):
+                answer.on_close.append(slot.pop_all().close)  # the reader keeps its slot
+            return answer
+
+    def _being_written(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
+                       number: int) -> Callable[[], Path | None]:
+        """Where a live video run of the session writes segment ``number`` now (see
+        ``partial.writing``); the segment before, if made, names the run's dir, and the
+        session confirms, once per dir, that the run makes ``key`` (``_makes``)."""
+        session_dir = ffmpeg.instance_dir(self.settings.work_dir, self.settings.instance) \
+            / tokens.short_id(session_id)
+        before = self.runtime.directory.ready(session_id, ref, key, number - 1) if number else None
+        made_in = None if before is None else str(Path(before).parent)
+        confirmed: dict[str, bool] = {}
+
+        def find() -> Path | None:
+            path = partial.writing(session_dir, self.runtime.live.runs(), number, made_in)
+            if path is None:
+                return None
+            run = path.parent.name
+            if run not in confirmed:
+                confirmed[run] = self._makes(session_id, key, run)
+            return path if confirmed[run] else None
+        return find
+
+    def _makes(self, session_id: str, key: RenditionKey, run: str) -> bool:
+        """Whether the session's video run now is ``run``, making ``key`` (a player that
+        asks for several renditions at once must never follow another one's file)."""
+        try:
+            state = self.gateway.ask(session_id, GetState(), timeout=partial.CONFIRM_TIMEOUT)
+        except HlsError:
+            return False
+        return state.get("run") == run and state.get("profile") == key.name
 
     def _made(self, session_id: str, ref: pykka.ActorRef[Any], key: RenditionKey,
               number: int) -> BinaryIO | None:

@@ -33,6 +33,7 @@ ROWS = {
     # Lettered rows: one module may make several; it runs once however many are asked.
     "14d": "trickplay",
     "14e": "trickplay",
+    15: "press_play",
 }
 
 

@@ -28,7 +28,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("actors.media.*",),
     ("actors", "actors.accounts", "actors.faults", "actors.messages", "actors.metrics", "actors.run",
      "actors.tokens"),
-    ("actors.accel", "actors.settings"),
+    ("actors.accel", "actors.partial", "actors.settings"),
     ("actors.runtime",),
     ("actors.trickplay", "actors.viewers"),
     ("actors.library_view", "actors.reaper", "actors.scanner", "actors.transcoder"),

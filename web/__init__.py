@@ -11,7 +11,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from actors.settings import SettingsError, parse_settings
 from actors.system import HlsSystem
 from web import lifecycle
-from web.limits import WaitLimit
+from web.limits import WaitLimit, warn_if_threads_are_short
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
@@ -37,13 +37,14 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
                                permission=NO_PERMISSION_REQUIRED)
         config.scan(".views")
         config.registry.hls = system
-        config.registry.segment_waits = WaitLimit(hls_settings.max_waiting)
+        config.registry.segment_waits = WaitLimit(hls_settings.waiting_limit)
         app = config.make_wsgi_app()
     try:
         system.start()
     except (OSError, ValueError) as error:
         _cannot_start(error)
     lifecycle.install(system)
+    warn_if_threads_are_short(global_config, hls_settings)
     return app
 
 

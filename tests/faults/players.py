@@ -7,10 +7,12 @@ of raising, so a scenario reads the same whichever way it talks to hlsd:
   status the web layer would send. Anything else propagates:
   that is a bug, and the test shows its traceback.
 - ``HttpClient(url)`` sends real requests to 127.0.0.1, each with a timeout. No answer in
-  time is status ``TIMED_OUT`` (0); a refused or broken connection is ``NO_CONNECTION``.
+  time is status ``TIMED_OUT`` (0); a refused or broken connection is ``NO_CONNECTION``;
+  a chunked body that ends without its last chunk is ``CUT_SHORT``.
 
 ``Player`` is a thread that reads segments in order as a player does (a 503 is retried
-after its ``Retry-After``, capped; a 404 or 502 ends playback with that error);
+after its ``Retry-After``, capped, and a body cut short at once; a 404 or 502 ends
+playback with that error);
 ``plays_normally`` opens a new session and decodes its first segments with FFmpeg.
 """
 from __future__ import annotations
@@ -35,6 +37,10 @@ from web.views.errors import retry_after, status_of
 
 TIMED_OUT = 0
 NO_CONNECTION = -1
+# A chunked body that ended without its last chunk: hlsd aborted a segment it was sending
+# as FFmpeg wrote it (the run stopped before the segment was whole). Players retry it.
+CUT_SHORT = -2
+RETRIED = frozenset({503, CUT_SHORT})
 # What a client may get from hlsd when something went wrong: a clear, documented answer.
 CLEAR_ERRORS = frozenset({400, 404, 409, 415, 422, 502, 503})
 RETRY_CAP = 0.25  # tests retry sooner than Retry-After asks; hlsd must cope with eager clients
@@ -158,6 +164,8 @@ class HttpClient:
             data = response.read()
         except TimeoutError:
             return Answer(TIMED_OUT, f"{method} {path}: no answer", time.monotonic() - started)
+        except http.client.IncompleteRead:
+            return Answer(CUT_SHORT, f"{method} {path}: body cut short", time.monotonic() - started)
         except OSError as error:
             return Answer(NO_CONNECTION, f"{method} {path}: {error}", time.monotonic() - started)
         finally:
@@ -177,8 +185,9 @@ def _parse(content_type: str, data: bytes) -> Any:
 
 
 class Player(threading.Thread):
-    """Reads ``numbers`` of one session in order, like hls.js: a 503 is retried (for at
-    most ``patience`` s per segment); any other error ends playback with that answer.
+    """Reads ``numbers`` of one session in order, like hls.js: a 503 or a body cut short
+    is retried (for at most ``patience`` s per segment); any other error ends playback
+    with that answer.
 
     ``reading`` is set once ``ready_after`` segments have been read, so a test can fire
     its fault while this player is in the middle of playing."""
@@ -214,7 +223,7 @@ class Player(threading.Thread):
             if answer.status == 200:
                 self.segments[number] = answer.body
                 return True
-            if answer.status != 503 or time.monotonic() > deadline:
+            if answer.status not in RETRIED or time.monotonic() > deadline:
                 self.error = answer
                 return False
             self.quit.wait(min(answer.retry_after or RETRY_CAP, RETRY_CAP))

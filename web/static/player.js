@@ -18,7 +18,10 @@
 
   const HEARTBEAT_MS = 10000;
   // Buffer at most a minute ahead: the server transcodes only what is about to be watched.
-  const HLS_CONFIG = { maxBufferLength: 30, maxMaxBufferLength: 60, capLevelToPlayerSize: false };
+  // progressive: hls.js appends a segment as it arrives; hlsd sends the one FFmpeg is writing as
+  // it grows, so a cold transcode shows its first frame before segment 0 is whole.
+  const HLS_CONFIG = { maxBufferLength: 30, maxMaxBufferLength: 60, capLevelToPlayerSize: false,
+                       progressive: true };
   const player = document.getElementById("player");
   const video = document.getElementById("video");
   const quality = document.getElementById("quality");

@@ -17,6 +17,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED as OPEN
 from pyramid.view import view_config
 
 from actors.media import RenditionKey, RunKind
+from actors.partial import GrowingSegment
 from web import params
 from web.security import viewer
 from web.routes import STREAMING_ROUTES, segment_name
@@ -73,11 +74,13 @@ def media_playlist(request: Request) -> Response:
 
 @view_config(route_name="hls_segment", request_method="GET", permission=OPEN)
 def segment(request: Request) -> Response:
-    """Segment n once complete; at most ``hls.max_waiting`` requests wait for FFmpeg at
-    once (a segment already made needs no slot)."""
+    """Segment n once complete, or as FFmpeg writes it (HTTP/1.1: chunked, so a body cut
+    short is seen as such); at most ``hls.max_waiting`` requests wait for FFmpeg or
+    follow a growing segment at once (a segment already made needs no slot)."""
     match = request.matchdict
     opened = request.registry.hls.segment(match["session_id"], RenditionKey.video(match["profile"]),
-                                          int(match["number"]), request.registry.segment_waits)
+                                          int(match["number"]), request.registry.segment_waits,
+                                          follow=request.http_version == "HTTP/1.1")
     return segment_response(request, opened)
 
 
@@ -118,10 +121,14 @@ def playlist_response(text: str | bytes, **headers: Any) -> Response:
     return Response(body=body, content_type=MPEGURL, cache_control="no-cache", **headers)
 
 
-def segment_response(request: Request, opened: BinaryIO) -> Response:
+def segment_response(request: Request, opened: BinaryIO | GrowingSegment) -> Response:
     """With ``hls.accel_redirect``: no body, nginx sends the file named in
     ``X-Accel-Redirect``. Otherwise streams the open segment file; the server closes it
-    when done or when the client goes away (waitress closes the app_iter either way)."""
+    when done or when the client goes away (waitress closes the app_iter either way).
+    A segment still being written is sent as it grows, with no length (chunked)."""
+    if isinstance(opened, GrowingSegment):
+        return Response(app_iter=opened, content_type=MPEG_TS,
+                        cache_control=f"max-age={SEGMENT_MAX_AGE}")
     try:
         size = os.fstat(opened.fileno()).st_size
         redirect = request.registry.hls.segment_redirect(opened)
