@@ -60,3 +60,21 @@ def _run(command: list[str], path: Path, timeout: float, low_priority: bool) -> 
         reason = done.stderr.strip().splitlines()[-1:] or [f"{name} failed"]
         raise ProbeFailed(reason[0].replace(f"file:{path}: ", ""))
     return done.stdout
+
+
+def ffmpeg_version(ffmpeg: str, timeout: float = 10.0) -> str:
+    """FFmpeg's version line (``ffmpeg version 5.1.6-0+deb12u1 ...``): what an upgrade
+    changes. One that does not answer is named by its path and its file's mtime."""
+    try:
+        done = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True,
+                              errors="replace", timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
+        first = done.stdout.strip().splitlines()[:1]
+        if done.returncode == 0 and first:
+            return first[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        return f"{ffmpeg} {Path(ffmpeg).stat().st_mtime_ns}"
+    except OSError:
+        return ffmpeg

@@ -60,6 +60,7 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, Any]]:
         "scan": ("off", False),
         "auth": (" Accounts ", "accounts"),
         "users": (f"{tmp_path}/db/../users.db", (tmp_path / "users.db").resolve()),
+        "segment_store_bytes": (" 512M ", 512 * 1024 ** 2),
     }
 
 
@@ -100,6 +101,9 @@ BAD = [
     ("auth", "basic"),
     ("auth", ""),
     ("users", " "),
+    ("segment_store_bytes", "-1"),
+    ("segment_store_bytes", "4 GB of it"),
+    ("segment_store_bytes", "1.5G"),
 ]
 
 
