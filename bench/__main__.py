@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--rows 1,2,...] [--repeat N]``: run the rows, print the
+"""``python -m bench [--quick] [--rows 1,2,15a,...] [--repeat N]``: run the rows, print the
 table, and write it with the machine's facts: a full run of every row to
 ``bench/RESULTS.md``, a quick or partial one to ``bench/out/RESULTS-partial.md``."""
 from __future__ import annotations
@@ -14,23 +14,13 @@ from pathlib import Path
 
 from bench import clips
 from bench.common import OUT, Bench, Line, become_subreaper, now, reap_strays
-from bench.report import QUIET_LOAD, RESULTS, machine, table, write_results
+from bench.report import QUIET_LOAD, RESULTS, machine, row_order, table, write_results
 
-ROWS = {
-    1: "first_segment",
-    2: "seek",
-    3: "stop",
-    4: "idle",
-    5: "orphans",
-    6: "churn",
-    7: "concurrency",
-    8: "serving",
-    9: "library",
-    10: "long_film",
-    11: "scan",
-    12: "front",
-    13: "tracks",
-}
+# Row -> its module in bench/, or "module:function" for a row that is one of a module's.
+ROWS = {str(number): name for number, name in enumerate((
+    "first_segment", "seek", "stop", "idle", "orphans", "churn", "concurrency", "serving",
+    "library", "long_film", "scan", "front", "tracks"), start=1)}
+ROWS.update({"15a": "shared:run_one_node", "15b": "shared:run_cluster"})
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -46,9 +36,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     try:
-        args.rows = sorted({int(r) for r in args.rows.split(",") if r.strip()})
+        args.rows = sorted({r.strip() for r in args.rows.split(",") if r.strip()}, key=row_order)
     except ValueError:
-        parser.error("--rows takes numbers like 1,3,8")
+        parser.error("--rows takes rows like 1,3,8,15a")
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown or not args.rows:
         parser.error(f"--rows: choose from {', '.join(map(str, ROWS))}")
@@ -69,18 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     started = now()
     lines: list[Line] = []
     errors: list[str] = []
-    described: dict[int, str] = {}
+    described: dict[str, str] = {}
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="run-", dir=OUT) as scratch:
         bench = Bench(args.quick, args.repeat, Path(scratch), media)
         for number in args.rows:
-            name = ROWS[number]
-            print(f"\n== row {number}: {name} ==", flush=True)
+            name, _, function = ROWS[number].partition(":")
+            print(f"\n== row {number}: {ROWS[number]} ==", flush=True)
             row_started = now()
             try:
                 module = importlib.import_module(f"bench.{name}")
                 described[number] = " ".join((module.__doc__ or name).strip().split("\n\n")[0].split())
-                found = module.run(bench)
+                found = getattr(module, function)(bench) if function else module.run(bench)
+                found = [found] if isinstance(found, Line) else found
             except Exception as error:  # one broken row must not lose the others
                 traceback.print_exc()
                 errors.append(f"row {number} ({name}): {type(error).__name__}: {error}")
@@ -99,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for error in errors:
         print(f"FAILED: {error}", flush=True)
     if not args.no_write:
-        complete = not args.quick and args.rows == sorted(ROWS)
+        complete = not args.quick and args.rows == sorted(ROWS, key=row_order)
         path = RESULTS if complete else OUT / "RESULTS-partial.md"
         print(f"wrote {write_results(lines, facts, command, elapsed, errors, described, path)}", flush=True)
     return 1 if errors else 0
