@@ -147,9 +147,9 @@ class Runs:
     def reconsider(self, shelf: str) -> None:
         """An offer this session leaned on went or moved: each wait of its key is answered
         from the store, or waits on a run that serves it, or this session takes over."""
-        key = self.sharing.key_of(shelf)
+        if (key := self.sharing.key_of(shelf)) is None:
+            return
         for number in sorted({w.number for w in self.waiters if w.key == key}):
-            assert key is not None
             run = self.runs.get(key)
             if (run is not None and run.serves(number)) or self._answer_stored(key, number) \
                     or self.sharing.serving(key, number):

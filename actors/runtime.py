@@ -23,7 +23,7 @@ from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
 from actors.run import ReadyBoard
 from actors.settings import Settings
-from actors.store import STORE_DIR, SegmentStore, SharedRuns
+from actors.store import SegmentStore, SharedRuns
 
 
 @dataclass
@@ -154,7 +154,7 @@ class Runtime:
         # A corrupt or unreadable index file is rebuilt (or kept in memory), never fatal.
         index = MediaIndex(settings.index_path)
         prober = Prober(settings.ffprobe, index=index, media_root=settings.media_root)
-        store = SegmentStore(settings.work_dir / STORE_DIR, settings.segment_store_bytes)
+        store = SegmentStore(settings.work_dir / ffmpeg.STORE_DIR, settings.segment_store_bytes)
         version = ffmpeg.ffmpeg_version(settings.ffmpeg) if store.enabled else ""
         return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), prober,
                    directory, live, metrics, index, ScanBoard(), store, SharedRuns(), version)

@@ -32,7 +32,6 @@ from typing import Any, BinaryIO
 
 import pykka
 
-from actors.ffmpeg.workdirs import STORE_DIR
 from actors.kernel import tell_if_alive
 from actors.messages import SegmentStored, SharedRunsChanged
 from actors.run import REACH_AHEAD
@@ -135,8 +134,10 @@ class SegmentStore:
             return len(self._sizes), self._total
 
     def _forget(self, name: str) -> None:
+        """A kept segment could not be opened: gone (evicted meanwhile, or removed)."""
         with self._lock:
-            self._total -= self._sizes.pop(name, 0)
+            if not (self.root / name).exists():  # not a segment kept again meanwhile
+                self._total -= self._sizes.pop(name, 0)
 
     def _evict(self) -> None:
         """Under the lock: the least recently read go until the total fits the bound."""

@@ -74,36 +74,49 @@ class Viewer:
     errors: list[str] = field(default_factory=list)
 
 
-Serving = Callable[[Bench, str, int], tuple[float, set[str], list[Viewer]]]
+@dataclass(frozen=True)
+class Played:
+    """What one crowd cost: FFmpeg CPU seconds, the nodes that served it, its viewers, and
+    the FFmpeg runs that made a segment (``hlsd_time_to_first_segment_seconds``' count)."""
+
+    cpu: float
+    nodes: set[str]
+    viewers: list[Viewer]
+    runs: int
+
+
+Serving = Callable[[Bench, str, int], Played]
 
 
 def _measure(bench: Bench, viewers: int, serve: Serving) -> tuple[Stats, Stats, str, int]:
     """FFmpeg CPU of ``viewers`` and of 1 viewer (each on fresh nodes), notes, errors."""
     costs, alones, notes, errors = [], [], [], 0
     for round_ in range(bench.repeats(1, 1)):
-        alone, _, single = serve(bench, f"{round_}-1", 1)
-        shared, nodes, crowd = serve(bench, f"{round_}-{viewers}", viewers)
-        costs.append(shared)
-        alones.append(alone)
-        errors += sum(len(v.errors) for v in single + crowd)
-        notes.append(f"FFmpeg CPU {alone:.1f} s for 1 viewer, {shared:.1f} s for {viewers} "
-                     f"on {len(nodes)} node(s) ({', '.join(sorted(nodes))}); "
-                     f"{sum(v.retries for v in crowd)} retries")
-        first_error = next((e for v in single + crowd for e in v.errors), None)
+        alone = serve(bench, f"{round_}-1", 1)
+        shared = serve(bench, f"{round_}-{viewers}", viewers)
+        costs.append(shared.cpu)
+        alones.append(alone.cpu)
+        everyone = alone.viewers + shared.viewers
+        errors += sum(len(v.errors) for v in everyone)
+        notes.append(f"FFmpeg CPU {alone.cpu:.1f} s for 1 viewer ({alone.runs} FFmpeg run(s)), "
+                     f"{shared.cpu:.1f} s for {viewers} ({shared.runs} FFmpeg run(s)) on "
+                     f"{len(shared.nodes)} node(s) ({', '.join(sorted(shared.nodes))}); "
+                     f"{sum(v.retries for v in shared.viewers)} retries")
+        first_error = next((e for v in everyone for e in v.errors), None)
         if first_error:
             notes.append(f"first error: {first_error}")
     return Stats(tuple(costs)), Stats(tuple(alones)), "; ".join(notes), errors
 
 
-def _one_node(bench: Bench, name: str, count: int) -> tuple[float, set[str], list[Viewer]]:
+def _one_node(bench: Bench, name: str, count: int) -> Played:
     with hlsd.running(bench.scratch / f"shared-{name}", bench.clips.root, scan="false") as server:
         processes = [psutil.Process(server.pid)]
         before = _ffmpeg_cpu(processes)
         crowd = _play(hlsd.port(server), count)
-        return _ffmpeg_cpu(processes) - before, _used(crowd), crowd
+        return Played(_ffmpeg_cpu(processes) - before, _used(crowd), crowd, _runs([server.url]))
 
 
-def _cluster(bench: Bench, name: str, count: int) -> tuple[float, set[str], list[Viewer]]:
+def _cluster(bench: Bench, name: str, count: int) -> Played:
     prefix = bench.scratch / f"shared-cluster-{name}"
     (prefix / "var").mkdir(parents=True)
     with ExitStack() as stack:
@@ -114,7 +127,17 @@ def _cluster(bench: Bench, name: str, count: int) -> tuple[float, set[str], list
         before = _ffmpeg_cpu(processes)
         crowd = _play(front.port, count)
         names = {server.instance: name for name, server in nodes.items()}
-        return _ffmpeg_cpu(processes) - before, {names.get(n, n) for n in _used(crowd)}, crowd
+        return Played(_ffmpeg_cpu(processes) - before, {names.get(n, n) for n in _used(crowd)},
+                      crowd, _runs([server.url for server in nodes.values()]))
+
+
+def _runs(urls: list[str]) -> int:
+    """FFmpeg runs that made a segment, on the nodes at ``urls``."""
+    count = 0.0
+    for url in urls:
+        with Client(int(url.rsplit(":", 1)[1])) as operator:
+            count += hlsd.first_segment_metric(operator)[1]
+    return round(count)
 
 
 def _ffmpeg_cpu(processes: list[psutil.Process]) -> float:

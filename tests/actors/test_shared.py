@@ -19,8 +19,7 @@ from actors.system import HlsSystem
 from tests.helpers.kernel import eventually
 from tests.helpers.media import make_clip
 from tests.helpers.procs import store_problems
-from tests.helpers.runtime import leftover_runs, tagged_pids
-from tests.helpers.settings import settings_for
+from tests.helpers.runtime import hlsd_systems
 from tests.helpers.track_clips import make_film
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,23 +52,16 @@ def spawns(monkeypatch):
 
 @pytest.fixture
 def start_system(library, tmp_path):
-    work = tmp_path / "work"
     systems: list[HlsSystem] = []
+    with hlsd_systems(library, tmp_path / "work", profiles=PROFILES) as start:
+        def started(**overrides):
+            systems.append(start(**overrides))
+            return systems[-1]
 
-    def start(**overrides):
-        overrides.setdefault("profiles", PROFILES)
-        system = HlsSystem(settings_for(library, work, **overrides)).start()
-        systems.append(system)
-        return system
-
-    yield start
+        yield started
     for system in systems:
-        if system.alive():
-            system.stop()
         assert system.runtime.shared.counts() == (0, 0), "a session left an offer or a watch"
-    assert tagged_pids(work) == [], "an FFmpeg outlived hlsd"
-    assert leftover_runs(work) == [], "a run dir outlived hlsd"
-    assert store_problems(work, bound=systems[0].settings.segment_store_bytes) == []
+    assert store_problems(tmp_path / "work", bound=systems[0].settings.segment_store_bytes) == []
 
 
 def read(system: HlsSystem, session: str, number: int, key: RenditionKey = V240, tries: int = 40) -> bytes:

@@ -15,10 +15,8 @@ from actors import ffmpeg, media
 from actors.media import RenditionKey
 from actors.media.shelves import shelf
 from actors.store import SegmentStore
-from tests.helpers.media import FFPROBE
 from tests.helpers.procs import store_problems
-from tests.helpers.settings import settings_for
-from tests.helpers.track_clips import make_film
+from tests.helpers.track_clips import film_plan
 
 SHELF = "a" * 32
 
@@ -117,13 +115,8 @@ def test_an_open_segment_stays_readable_after_its_eviction(tmp_path):
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> media.Plan:
-    directory = tmp_path_factory.mktemp("shelves")
-    film = make_film(directory, seconds=20)
-    info = media.Prober(FFPROBE).probe(film, keyframes=True)
-    profiles = settings_for(directory, directory / "work",
-                            profiles="\n240p 240 400k 96k\n180p 180 300k 64k\ncopy copy").profiles
-    return media.make_plan("Film.mkv", info, profiles, 2.0,
-                           sidecars=tuple(media.find_sidecars(film, info.stream_count)))
+    return film_plan(tmp_path_factory.mktemp("shelves"), "\n240p 240 400k 96k\n180p 180 300k 64k\ncopy copy",
+                     seconds=20)
 
 
 def test_a_shelf_is_the_same_whatever_the_run_starts_at_and_differs_for_other_bytes(plan):
