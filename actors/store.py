@@ -79,13 +79,14 @@ class SegmentStore:
                  self._total, self.bound)
 
     def put(self, shelf: str, number: int, source: Path) -> bool:
-        """Keep ``source`` (a complete segment) as ``number`` of ``shelf``; False if not kept."""
+        """Keep ``source`` (a complete segment) as ``number`` of ``shelf``; False if it was
+        not put (no store, too big, already kept, or it could not be linked)."""
         name = _name(shelf, number)
         if not self.enabled:
             return False
         with self._lock:
             if name in self._sizes:
-                return True
+                return False
         temporary = self.root / f"{_TEMPORARY}{secrets.token_hex(6)}"
         try:
             size = source.stat().st_size
@@ -123,6 +124,15 @@ class SegmentStore:
         with contextlib.suppress(OSError):
             os.utime(path)  # the LRU order, for the next start
         return opened
+
+    def discard(self, shelf: str, numbers: list[int]) -> None:
+        """Segments of ``shelf`` that must not be served (their run failed): gone."""
+        for number in numbers:
+            name = _name(shelf, number)
+            with self._lock:
+                self._total -= self._sizes.pop(name, 0)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / name)
 
     def has(self, shelf: str, number: int) -> bool:
         with self._lock:

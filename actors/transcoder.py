@@ -20,6 +20,8 @@ as messages from the process watcher (``ProgressReported``, ``SegmentListed``,
 a segment cut short by a stop or a crash is never announced. Each announced segment
 (a whole-file run's file as segment 0) is first kept in the node's segment store
 (``actors.store``) and the sessions watching its shelf told: others' sessions serve it.
+FFmpeg that exits with an error of its own (not a signal) takes its segments out of the
+store again: a write error (a full disk) can leave a listed segment cut short.
 
 Takes: ``Begin``, ``StopRun``, ``Suspend``/``Resume`` (a paused viewer: SIGSTOP/SIGCONT,
 which is not a stall), ``SignalFfmpeg`` (faults), and the watcher's events. A stall (no
@@ -98,6 +100,7 @@ class Transcoder(LinkedActor):
         self.key: media.RenditionKey | None = None
         self.recipe: media.Recipe | None = None
         self.shelf: str | None = None  # where the store keeps what this run makes
+        self.kept: list[int] = []  # the segments this run put in the store
         self.start_segment = 0
         self.run_dir: Path | None = None
         self.ffmpeg: ffmpeg.ProcessHandle | None = None
@@ -223,6 +226,7 @@ class Transcoder(LinkedActor):
     def _keep(self, number: int, path: Path) -> None:
         """Into the store, for every session of the node; its watchers hear of it."""
         if self.shelf is not None and self.runtime.store.put(self.shelf, number, path):
+            self.kept.append(number)
             self.runtime.shared.stored(self.shelf, number, self.owner)
 
     def _exited(self, code: int, tail: tuple[str, ...]) -> None:
@@ -234,6 +238,8 @@ class Transcoder(LinkedActor):
             return
         if code != 0:
             self.machine.to(_T.FAILED)
+            if code > 0 and self.shelf is not None:  # FFmpeg's own error (a full disk...):
+                self.runtime.store.discard(self.shelf, self.kept)  # what it wrote is suspect
             last = " | ".join(tail[-3:]) or "no output"
             raise FfmpegFailed(f"ffmpeg exited with status {code}: {last}")
         if self.held_last is not None:

@@ -44,6 +44,15 @@ def test_a_put_segment_is_read_back_whole_and_the_source_may_go(tmp_path):
     assert [p.name for p in store.root.iterdir()] == [f"{SHELF}.0"]  # no temporary left
 
 
+def test_a_kept_segment_is_put_once_and_a_failed_runs_segments_go(tmp_path):
+    store = fresh(tmp_path, 10_000)
+    assert store.put(SHELF, 0, segment(tmp_path, "0.ts", 100))
+    assert not store.put(SHELF, 0, segment(tmp_path, "again.ts", 50))  # the first one stays
+    assert store.put(SHELF, 1, segment(tmp_path, "1.ts", 100))
+    store.discard(SHELF, [0, 1, 7])
+    assert store.usage() == (0, 0) and list(store.root.iterdir()) == []
+
+
 def test_a_put_cut_short_leaves_nothing_behind(tmp_path):
     store = fresh(tmp_path, 10_000)
     assert not store.put(SHELF, 0, tmp_path / "gone.ts")  # vanished before it was linked
