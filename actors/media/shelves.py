@@ -7,7 +7,8 @@ string, the rendition key, the segment grid and the arguments of a run of that k
 two runs of one rendition share a shelf whatever segment they started at, and anything
 that changes the bytes (a rendition's size or rates, audio muxed or not, a burned
 track, an upgrade of FFmpeg, another grid) gives another shelf, so nothing stale is
-ever served.
+ever served. A subtitle file beside the media (a sidecar) has a version of its own: its
+size and mtime, read when the shelf is named.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import json
 from pathlib import Path
 
 from actors.media.plan import Plan
-from actors.media.runs import RenditionKey, recipe_for
+from actors.media.runs import RenditionKey, RunKind, recipe_for
 
 # What a run's own parts read as in the hashed arguments.
 _RUN_DIR, _PROGRESS_FD, _LIST_FD = Path("/run"), 3, 4
@@ -27,5 +28,18 @@ def shelf(plan: Plan, key: RenditionKey, ffmpeg_version: str) -> str:
     argv = recipe_for(plan, key, 0).argv(_RUN_DIR, _PROGRESS_FD, _LIST_FD)
     info = plan.info
     facts = [plan.media_id, info.size, round(info.mtime * 1e6), ffmpeg_version,
-             key.kind.value, key.name, list(plan.grid), argv]
+             key.kind.value, key.name, list(plan.grid), argv, _sidecar_version(plan, key)]
     return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:32]
+
+
+def _sidecar_version(plan: Plan, key: RenditionKey) -> list[int]:
+    if key.kind is not RunKind.SUBTITLES:
+        return []
+    path = plan.subtitle_track(key.track).path
+    if path is None:
+        return []
+    try:
+        stat = path.stat()
+    except OSError:
+        return [-1]  # gone: its run fails, nothing is kept
+    return [stat.st_size, stat.st_mtime_ns]

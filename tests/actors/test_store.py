@@ -149,3 +149,12 @@ def test_a_shelf_is_the_same_whatever_the_run_starts_at_and_differs_for_other_by
     others["a burned track"] = shelf(replace(plan, burn=burned), v240, version)
     assert base not in others.values()
     assert len(set(others.values())) == len(others), others
+
+
+def test_a_sidecar_subtitle_file_changed_gets_another_shelf(plan):
+    sidecar = next(t for t in plan.subtitles if t.path is not None)
+    key, version = RenditionKey.subtitles(sidecar.index), "ffmpeg version 5.1.9"
+    before = shelf(plan, key, version)
+    stat = sidecar.path.stat()
+    os.utime(sidecar.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert shelf(plan, key, version) != before
