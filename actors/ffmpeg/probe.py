@@ -9,6 +9,7 @@ killed and reaped at its deadline) or ``ProbeFailed`` (with ffprobe's last error
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,7 +65,17 @@ def _run(command: list[str], path: Path, timeout: float, low_priority: bool) -> 
 
 def ffmpeg_version(ffmpeg: str, timeout: float = 10.0) -> str:
     """FFmpeg's version line (``ffmpeg version 5.1.6-0+deb12u1 ...``): what an upgrade
-    changes. One that does not answer is named by its path and its file's mtime."""
+    changes. Asked once per executable file version (path, mtime) in this process; one
+    that does not answer is named by its path and mtime."""
+    try:
+        stamp = Path(ffmpeg).stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    return _version_line(ffmpeg, stamp, timeout)
+
+
+@functools.lru_cache(maxsize=16)
+def _version_line(ffmpeg: str, stamp: int, timeout: float) -> str:
     try:
         done = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True,
                               errors="replace", timeout=timeout, check=False,
@@ -74,7 +85,4 @@ def ffmpeg_version(ffmpeg: str, timeout: float = 10.0) -> str:
             return first[0]
     except (OSError, subprocess.TimeoutExpired):
         pass
-    try:
-        return f"{ffmpeg} {Path(ffmpeg).stat().st_mtime_ns}"
-    except OSError:
-        return ffmpeg
+    return f"{ffmpeg} {stamp}"
