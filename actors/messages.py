@@ -141,6 +141,23 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class SegmentStored:
+    """To a session watching ``shelf`` (``actors.store.SharedRuns``): another session's
+    run stored segment ``number`` of it."""
+
+    shelf: str
+    number: int
+
+
+@dataclass(frozen=True)
+class SharedRunsChanged:
+    """To a session watching ``shelf``: a run of it that others may wait on ended, moved
+    or was suspended; requests that leaned on it look again (or start their own run)."""
+
+    shelf: str
+
+
+@dataclass(frozen=True)
 class StopSession:
     """Web -> session: end for good; ``reply`` is set once FFmpeg is gone and files deleted."""
 

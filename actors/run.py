@@ -61,7 +61,7 @@ _S = SessionState
 TRANSITIONS = {
     _S.STARTING: frozenset({_S.PLAYING, _S.IDLE}),
     _S.PLAYING: frozenset({_S.STARTING, _S.IDLE}),
-    _S.IDLE: frozenset({_S.STARTING}),
+    _S.IDLE: frozenset({_S.STARTING, _S.PLAYING}),  # playing: served by others' runs
 }
 
 
@@ -92,6 +92,10 @@ class Run:
     def reaches_soon(self, number: int) -> bool:
         return self.start <= number <= self.next + REACH_AHEAD and not self.finished
 
+    def serves(self, number: int) -> bool:
+        """This run will make segment ``number`` soon (a whole-file run makes them all)."""
+        return self.policy.whole or self.reaches_soon(number)
+
     def restart(self, run_id: str, start: int) -> None:
         """The same run again after its transcoder crashed: a new id, from ``start``."""
         self.id, self.start, self.next = run_id, start, start
@@ -108,6 +112,18 @@ class Run:
         if self.suspended and (waiting or ahead <= pause_ahead // 2):
             return False
         return None
+
+
+def describe_child(runs: Mapping[RenditionKey, Run], child_id: str | None) -> str | None:
+    """What the run of transcoder ``child_id`` makes, in a person's words."""
+    run = next((run for run in runs.values() if run.child_id == child_id), None)
+    return run.key.describe() if run is not None else None
+
+
+def children(runs: Mapping[RenditionKey, Run]) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
+    """The tree dump's children: the video transcoder first, then the tracks'."""
+    return [("transcoder" if key.kind is RunKind.VIDEO else f"{key.kind.value} {key.name}",
+             runs[key].ref) for key in sorted(runs, key=lambda k: k.kind is not RunKind.VIDEO)]
 
 
 _NOTHING: Mapping[RenditionKey, Mapping[int, str]] = MappingProxyType({})

@@ -16,9 +16,11 @@ its transcoders supervisor). It owns:
 - the player's read head, the rendition-switch hold, the session's state (starting,
   playing, idle), and the ``ReadyBoard`` the web threads read made segments from.
 
-Playback rules: a made segment is answered at once; one a run will reach soon is waited
-for; any other starts a run at it (a seek), ending the kind's other run; a run far ahead
-of the player is suspended, and resumed as the player nears.
+Playback rules: a made segment is answered at once, from the session's runs or the
+node's store; one a run will reach soon is waited for, the session's or another's
+(``actors.sharing``); any other starts a run at it (a seek), ending the kind's other run;
+a run far ahead of the player is suspended, resumed as the player nears. Requests that
+leaned on another's run look again when it goes, and take over where nothing serves them.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from actors.media import RenditionKey, RunKind
 from actors.messages import Begin, Resume, SegmentWait, StopRun, Suspend, Timer
 from actors.run import POLICIES, TRANSITIONS, ReadyBoard, Run, SessionState, SwitchHold
 from actors.runtime import Runtime
+from actors.sharing import Sharing
 from actors.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class Runs:
         self.read_head = plan.start_segment
         self.hold = SwitchHold()
         self.board = ReadyBoard()
+        self.sharing = Sharing(runtime, plan, owner)
         self.machine = StateMachine(SessionState.IDLE, TRANSITIONS)  # until a video request
 
     @property
@@ -97,6 +101,8 @@ class Runs:
             return _fail(reply, error)
         if key in self.failed:
             return _fail(reply, self.failed[key])
+        if key not in self.documents and POLICIES[key.kind].whole:
+            self.documents.update(self.sharing.documents(key))  # another session's run made it
         if key in self.documents:
             return reply.set(self.documents[key][number])
         if not POLICIES[key.kind].whole:
@@ -104,10 +110,52 @@ class Runs:
         run = self.runs.get(key)
         if run is not None and number in run.ready:
             self._answer(reply, number, run.ready[number])
+        elif (kept := self.sharing.open(key, number)) is not None:
+            self.machine.to(SessionState.PLAYING)
+            reply.set(kept)
         else:  # a held switch happens when the hold ends (``switch_due``)
-            if not self._held(key) and (run is None or not _serves(run, number)):
+            if not self._held(key) and (run is None or not run.serves(number)) \
+                    and not self._lean(key, number):
                 self.start(key, 0 if POLICIES[key.kind].whole else number)
             self._wait(key, number, reply)
+        self.pace()
+
+    def _lean(self, key: RenditionKey, number: int) -> bool:
+        """Wait on another session's run that makes the segment soon; this session's runs
+        of the kind, which would not, end (a player fetches one rendition of a kind)."""
+        if not self.sharing.lean(key, number):
+            return False
+        self._end_kind(key)
+        self.machine.to(SessionState.PLAYING)  # served by others, without a run of its own
+        return True
+
+    def stored(self, shelf: str, number: int) -> None:
+        """Another session's run stored segment ``number`` of a shelf this one watches."""
+        key = self.sharing.key_of(shelf)
+        if key is not None and self._answer_stored(key, number):
+            self.pace()
+
+    def _answer_stored(self, key: RenditionKey, number: int) -> bool:
+        """Answer the waits for ``number`` of ``key`` from the store, if it keeps it."""
+        wait = SegmentWait(key, number)
+        if not self.sharing.answer(key, number, self.waiters.get(wait, [])):
+            return False
+        self.host.disarm(wait)
+        del self.waiters[wait]
+        return True
+
+    def reconsider(self, shelf: str) -> None:
+        """An offer this session leaned on went or moved: each wait of its key is answered
+        from the store, or waits on a run that serves it, or this session takes over."""
+        if (key := self.sharing.key_of(shelf)) is None:
+            return
+        for number in sorted({w.number for w in self.waiters if w.key == key}):
+            run = self.runs.get(key)
+            if (run is not None and run.serves(number)) or self._answer_stored(key, number) \
+                    or self.sharing.serving(key, number):
+                continue
+            log.info("session %s takes over %s at segment %d", self.session, key.describe(), number)
+            self.start(key, number)
         self.pace()
 
     def served(self, number: int) -> None:
@@ -181,11 +229,16 @@ class Runs:
 
     # --- the life of a run --------------------------------------------------------------------
 
+    def _end_kind(self, key: RenditionKey) -> None:
+        """End the run of ``key``, and the others of its kind if the kind is exclusive."""
+        exclusive = POLICIES[key.kind].exclusive
+        for other in [k for k in self.runs if k == key or (exclusive and k.kind is key.kind)]:
+            self.end(other)
+
     def start(self, key: RenditionKey, number: int) -> None:
         """A new run of ``key`` from segment ``number``; the run it replaces stops by itself."""
         policy = POLICIES[key.kind]
-        for other in [k for k in self.runs if k == key or (policy.exclusive and k.kind is key.kind)]:
-            self.end(other)
+        self._end_kind(key)
         self.counts[key.kind] += 1
         count = self.counts[key.kind]
         if key.kind is RunKind.VIDEO:
@@ -196,6 +249,7 @@ class Runs:
             self.machine.to(SessionState.STARTING)
         child_id = f"{key.kind.value}-{key.name}-{self.started}"
         self.runs[key] = Run(f"{self.prefix}-{ID_LETTER[key.kind]}{count}", child_id, key, number)
+        self.sharing.offer(self.runs[key], current=True)
         self._drop_unreachable(key.kind)
         runtime, session, owner, plan = self.runtime, self.session, self.owner, self.plan
         self.host.start_child(ChildSpec(
@@ -204,6 +258,8 @@ class Runs:
 
     def end(self, key: RenditionKey) -> None:
         run = self.runs.pop(key, None)
+        if run is not None:
+            self.sharing.offer(run, current=False)
         if run is not None and run.ref is not None:
             tell_if_alive(run.ref, StopRun())
         self.board.show(self.runs)
@@ -219,13 +275,15 @@ class Runs:
         self.restarts += 1
         runs, self.runs = list(self.runs.values()), {}
         for run in runs:
+            self.sharing.offer(run, current=False)
             self.start(run.key, self._resume_point(run))
 
     def _drop_unreachable(self, kind: RunKind) -> None:
         """Requests of ``kind`` that no run will serve soon get a quick "retry" answer."""
         def unreachable(wait: SegmentWait) -> bool:
             run = self.runs.get(wait.key)
-            return wait.key.kind is kind and (run is None or not _serves(run, wait.number))
+            return wait.key.kind is kind and (run is None or not run.serves(wait.number)) \
+                and not self.sharing.serving(wait.key, wait.number)
 
         self._answer_waits(unreachable, Unavailable("the player moved elsewhere", retry_in=1))
 
@@ -243,6 +301,7 @@ class Runs:
             run.restart(f"{run.first_id}r{self.restarts}", self._resume_point(run))
             self.board.show(self.runs)
         run.ref = ref
+        self.sharing.offer(run, current=True)
         if run.key.kind is RunKind.VIDEO:
             self.machine.to(SessionState.PLAYING)
         tell_if_alive(ref, Begin(run.id, run.key, run.start))
@@ -265,6 +324,7 @@ class Runs:
             return self._cut(run, path)
         run.ready[number] = path
         run.next = max(run.next, number + 1)
+        self.sharing.offer(run, current=True)
         wait = SegmentWait(run.key, number)
         for reply in self.waiters.pop(wait, []):
             self._answer(reply, number, path)
@@ -292,6 +352,7 @@ class Runs:
             return
         if error is None:
             run.finished, run.pid = True, None  # FFmpeg exited and was reaped
+            self.sharing.offer(run, current=False)
             return
         failure = logged(Unplayable(f"{run.key.describe()} could not be prepared", "rendition_failed"),
                          f"session {self.session} run {run.id}: {error}", log)
@@ -315,18 +376,9 @@ class Runs:
             if suspend is not None:
                 run.suspended = suspend
                 tell_if_alive(run.ref, Suspend() if suspend else Resume())
+                self.sharing.offer(run, current=True)
 
     # --- what operators see -----------------------------------------------------------------
-
-    def describe_child(self, child_id: str | None) -> str | None:
-        """What the run of transcoder ``child_id`` makes, in a person's words."""
-        run = next((run for run in self.runs.values() if run.child_id == child_id), None)
-        return run.key.describe() if run is not None else None
-
-    def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
-        """The tree dump's children: the video transcoder first, then the tracks'."""
-        return [("transcoder" if key.kind is RunKind.VIDEO else f"{key.kind.value} {key.name}",
-                 self.runs[key].ref) for key in sorted(self.runs, key=lambda k: k.kind is not RunKind.VIDEO)]
 
     def json(self) -> dict[str, Any]:
         video = self.video
@@ -336,15 +388,11 @@ class Runs:
             "video_runs": self.counts[RunKind.VIDEO],
             "segments_ready": sorted(video.ready) if video else [],
             "restarts": self.restarts,
+            "shared": self.sharing.json(),
             "track_runs": {f"{key.kind.value}:{key.name}": {
                 "run": run.id, "pid": run.pid, "segments_ready": sorted(run.ready)}
                 for key, run in self.runs.items() if key.kind is not RunKind.VIDEO},
         }
-
-
-def _serves(run: Run, number: int) -> bool:
-    """``run`` will make segment ``number`` soon (a whole-file run makes them all)."""
-    return run.policy.whole or run.reaches_soon(number)
 
 
 def _fail(future: pykka.ThreadingFuture[Any], error: BaseException) -> None:

@@ -2,7 +2,8 @@
 
 ``Runtime.build(settings)`` makes the shared services; ``start()``/``stop()`` run their
 threads (the timer service's and the process watcher's) and close the media index.
-Each part is thread-safe.
+Each part is thread-safe. The segment store and the runs others may wait on
+(``actors.store``) are the node's, shared by every session.
 """
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from typing import Any
 import pykka
 
 from actors import ffmpeg
+from actors.errors import HlsError
 from actors.kernel import TimerService
 from actors.media import Plan, Prober, RenditionKey
+from actors.media.shelves import shelf
 from actors.media.index import MediaIndex
 from actors.media.scan import ScanProgress
 from actors.metrics import Metrics
 from actors.run import ReadyBoard
 from actors.settings import Settings
+from actors.store import SegmentStore, SharedRuns
 
 
 @dataclass
@@ -139,6 +143,9 @@ class Runtime:
     metrics: Metrics
     index: MediaIndex
     scan: ScanBoard
+    store: SegmentStore
+    shared: SharedRuns
+    ffmpeg_version: str  # what an upgrade changes: part of every shelf
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -147,13 +154,27 @@ class Runtime:
         # A corrupt or unreadable index file is rebuilt (or kept in memory), never fatal.
         index = MediaIndex(settings.index_path)
         prober = Prober(settings.ffprobe, index=index, media_root=settings.media_root)
+        store = SegmentStore(settings.work_dir / ffmpeg.STORE_DIR, settings.segment_store_bytes)
+        version = ffmpeg.ffmpeg_version(settings.ffmpeg) if store.enabled else ""
         return cls(settings, TimerService(), ffmpeg.ProcessWatcher(), prober,
-                   directory, live, metrics, index, ScanBoard())
+                   directory, live, metrics, index, ScanBoard(), store, SharedRuns(), version)
 
     def start(self) -> None:
-        """The shared threads; the ``Timers`` actor also starts (and owns) the timer thread."""
+        """The shared threads; the ``Timers`` actor also starts (and owns) the timer thread.
+        The segment store reads what an earlier hlsd kept."""
+        self.store.rebuild()
         self.timers.start()
         self.watcher.start()
+
+    def shelf(self, plan: Plan, key: RenditionKey) -> str | None:
+        """The store's shelf for segments of ``key`` (None without a store, or without a
+        recipe: a run of it would be refused)."""
+        if not self.store.enabled:
+            return None
+        try:
+            return shelf(plan, key, self.ffmpeg_version)
+        except (HlsError, ValueError):
+            return None
 
     def stop(self, timeout: float = 5.0) -> None:
         self.watcher.stop(timeout=timeout)

@@ -7,7 +7,8 @@ timer re-armed by every request) and the resume window after it.
 
 Takes: ``RequestSegment``, ``SegmentServed``, ``Heartbeat``, ``StopSession``, ``GetState``,
 ``InjectFault`` from the web; ``TranscoderReady``, ``SegmentReady``, ``FfmpegStarted``,
-``RunFinished`` from transcoders; ``ChildExited`` from its supervisor; timeouts
+``RunFinished`` from transcoders; ``SegmentStored``, ``SharedRunsChanged`` from the
+node's other sessions' runs (``actors.store``); ``ChildExited`` from its supervisor; timeouts
 ``Timer.IDLE``, ``Timer.EXPIRE``, ``Timer.SWITCH``, ``SegmentWait``. It routes each to its
 runs; what is its own is the session's life: idle, expiry, stop, failure.
 
@@ -16,7 +17,8 @@ Idle for ``hls.idle_timeout``: every run stops, the session stays resumable for
 
 Guarantees when it dies, whatever the cause: its supervisor, hence every transcoder and
 FFmpeg and run dir of the session, is stopped before ``cleanup`` returns; every waiting
-request gets an answer; the session leaves the directory.
+request gets an answer; the session leaves the directory; the node's other sessions stop
+leaning on its runs (they take over) before its transcoders stop.
 """
 from __future__ import annotations
 
@@ -33,9 +35,9 @@ from actors.kernel import (NORMAL, ChildExited, ChildSpec, Crash, Exit, ExitKind
                            LinkedActor, StartChild, Strategy, Supervisor, SupervisorFlags,
                            stop_child, tell_if_alive)
 from actors.messages import (FfmpegStarted, GetState, Heartbeat, InjectFault, RequestSegment,
-                             RunFinished, SegmentReady, SegmentServed, SegmentWait, SignalFfmpeg,
-                             StopSession, Timer, TranscoderReady)
-from actors.run import SessionState
+                             RunFinished, SegmentReady, SegmentServed, SegmentStored, SegmentWait,
+                             SharedRunsChanged, SignalFfmpeg, StopSession, Timer, TranscoderReady)
+from actors.run import SessionState, children, describe_child
 from actors.runs import Runs
 from actors.runtime import Runtime
 
@@ -86,6 +88,7 @@ class Session(LinkedActor):
 
     def cleanup(self, exit: Exit) -> None:
         self.runs.board.show({})  # web threads ask (and hear the end) from now on
+        self.runs.sharing.leave(list(self.runs.runs.values()))  # others take over at once
         if self.transcoders is not None:
             stop_child(self.transcoders, self.settings.kill_grace + 3, "transcoders")
         # Only a client's stop ends a wait for good; else retry: the token resumes the session.
@@ -139,6 +142,10 @@ class Session(LinkedActor):
                 self.runs.ffmpeg_started(run, pid)
             case RunFinished(run=run, error=error):
                 self.runs.finished(run, error)
+            case SegmentStored(shelf=shelf, number=number):
+                self.runs.stored(shelf, number)
+            case SharedRunsChanged(shelf=shelf):
+                self.runs.reconsider(shelf)
             case ChildExited(child_id="transcoders", exit=exit):
                 self._transcoders_exited(exit)
             case GetState():
@@ -199,7 +206,7 @@ class Session(LinkedActor):
             self._start_transcoders()
             self.runs.restart_all()
             return
-        what = self.runs.describe_child(exit.child)
+        what = describe_child(self.runs.runs, exit.child)
         self.failure = logged(SessionFailed(f"{what} could not be prepared" if what else "transcoding failed"),
                               f"session {self.short}: {exit.detail}", log)
         self.stop_cause = "crash"
@@ -223,7 +230,7 @@ class Session(LinkedActor):
         return run.ref.ask(SignalFfmpeg(FFMPEG_SIGNALS[fault]), timeout=2)
 
     def children(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
-        return self.runs.children()
+        return children(self.runs.runs)
 
     def facts(self) -> dict[str, Any]:
         return {"session": self.short, "media": self.plan.media_id, "profile": self.runs.profile,

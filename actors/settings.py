@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from actors.ffmpeg.workdirs import STORE_DIR
 from actors.media.profiles import DEFAULT_PROFILES, Profile, parse_profiles
 from actors.tokens import parse_secret
 
@@ -74,6 +75,7 @@ class Settings:
     users: Path | None = None  # the accounts; None: USERS_NAME beside the index
     trickplay: bool = True  # the scan makes thumbnail sheets and I-frame streams
     trickplay_bytes: int = 4 << 30  # new trick play files only while all of them are below
+    segment_store_bytes: int = 4 * 1024 ** 3  # made segments kept for every session; 0: none
 
     @property
     def waiting_limit(self) -> int:
@@ -166,6 +168,18 @@ def _auth(value: str) -> str:
     return mode
 
 
+_BYTE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def _byte_size(value: str) -> int:
+    """A size in bytes: ``4294967296``, ``512M``, ``4G``, ``4GiB`` (binary units); 0 allowed."""
+    text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+    number, unit = (text[:-1], text[-1]) if text[-1:].isalpha() else (text, "")
+    if unit not in _BYTE_UNITS or not number.strip().isdigit():
+        raise ValueError("must be a whole number of bytes, optionally with K, M, G or T")
+    return int(number) * _BYTE_UNITS[unit]
+
+
 def _accel_prefix(value: str) -> str:
     """A location prefix like ``/_segments/node1/``: absolute, ending in ``/``."""
     prefix = str(value).strip()
@@ -204,7 +218,8 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "auth": _auth,
     "users": _path,
     "trickplay": _bool,
-    "trickplay_bytes": _positive_int,
+    "trickplay_bytes": _byte_size,
+    "segment_store_bytes": _byte_size,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}
 
@@ -229,6 +244,8 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     values.setdefault("ffmpeg", _executable_or_error("ffmpeg"))
     values.setdefault("ffprobe", _executable_or_error("ffprobe"))
     values.setdefault("instance", os.urandom(4).hex())
+    if values["instance"] == STORE_DIR:
+        raise SettingsError(f"bad setting hls.instance = {STORE_DIR!r}: the segment store's name")
     if values["media_root"] == values["work_dir"]:
         raise SettingsError("bad setting hls.work_dir: must differ from hls.media_root")
     return Settings(**values)

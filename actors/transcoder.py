@@ -17,7 +17,11 @@ Life: ``started()`` tells the session ``TranscoderReady``; the session answers
 transcoder restarted after a crash resumes at the right place); FFmpeg's events reach it
 as messages from the process watcher (``ProgressReported``, ``SegmentListed``,
 ``ProcessExited``). Every segment FFmpeg has finished is announced as ``SegmentReady``;
-a segment cut short by a stop or a crash is never announced.
+a segment cut short by a stop or a crash is never announced. Each announced segment
+(a whole-file run's file as segment 0) is first kept in the node's segment store
+(``actors.store``) and the sessions watching its shelf told: others' sessions serve it.
+FFmpeg that exits with an error of its own (not a signal) takes its segments out of the
+store again: a write error (a full disk) can leave a listed segment cut short.
 
 Takes: ``Begin``, ``StopRun``, ``Suspend``/``Resume`` (a paused viewer: SIGSTOP/SIGCONT,
 which is not a stall), ``SignalFfmpeg`` (faults), and the watcher's events. A stall (no
@@ -95,6 +99,8 @@ class Transcoder(LinkedActor):
         self.run: str | None = None
         self.key: media.RenditionKey | None = None
         self.recipe: media.Recipe | None = None
+        self.shelf: str | None = None  # where the store keeps what this run makes
+        self.kept: list[int] = []  # the segments this run put in the store
         self.start_segment = 0
         self.run_dir: Path | None = None
         self.ffmpeg: ffmpeg.ProcessHandle | None = None
@@ -164,6 +170,7 @@ class Transcoder(LinkedActor):
         except (HlsError, ValueError) as error:
             self._give_up(f"no recipe for {key.describe()}: {error}")
             return
+        self.shelf = self.runtime.shelf(self.plan, key)
         self.runtime.live.add_run(run)
         # A dir that cannot be made (a full disk, an unwritable work dir) is a crash: the
         # supervisor retries, and beyond its intensity the session ends with an error.
@@ -212,7 +219,15 @@ class Transcoder(LinkedActor):
             self.first_ready = segment.number
             self.runtime.metrics.first_segment.observe(time.monotonic() - self.spawned_at)
         self.last_ready = segment.number
-        self._tell_owner(SegmentReady(self.run, segment.number, str(self.run_dir / segment.name)))
+        path = self.run_dir / segment.name
+        self._keep(segment.number, path)
+        self._tell_owner(SegmentReady(self.run, segment.number, str(path)))
+
+    def _keep(self, number: int, path: Path) -> None:
+        """Into the store, for every session of the node; its watchers hear of it."""
+        if self.shelf is not None and self.runtime.store.put(self.shelf, number, path):
+            self.kept.append(number)
+            self.runtime.shared.stored(self.shelf, number, self.owner)
 
     def _exited(self, code: int, tail: tuple[str, ...]) -> None:
         assert self.run is not None and self.ffmpeg is not None
@@ -223,6 +238,8 @@ class Transcoder(LinkedActor):
             return
         if code != 0:
             self.machine.to(_T.FAILED)
+            if code > 0 and self.shelf is not None:  # FFmpeg's own error (a full disk...):
+                self.runtime.store.discard(self.shelf, self.kept)  # what it wrote is suspect
             last = " | ".join(tail[-3:]) or "no output"
             raise FfmpegFailed(f"ffmpeg exited with status {code}: {last}")
         if self.held_last is not None:
@@ -238,6 +255,7 @@ class Transcoder(LinkedActor):
             self._give_up(f"ffmpeg exited with status {code}: {' | '.join(tail[-3:]) or 'no output'}")
             return
         self.machine.to(_T.FINISHED)
+        self._keep(0, self.run_dir / output)
         self._tell_owner(SegmentReady(self.run, 0, str(self.run_dir / output)))
         self._tell_owner(RunFinished(self.run))
 

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--rows 1,2,...] [--repeat N]``: run the rows, print the
+"""``python -m bench [--quick] [--rows 1,2,15a,...] [--repeat N]``: run the rows, print the
 table, and write it with the machine's facts: a full run of every row to
 ``bench/RESULTS.md``, a quick or partial one to ``bench/out/RESULTS-partial.md``."""
 from __future__ import annotations
@@ -16,29 +16,14 @@ from bench import clips
 from bench.common import OUT, Bench, Line, become_subreaper, now, reap_strays
 from bench.report import QUIET_LOAD, RESULTS, machine, row_order, table, write_results
 
-ROWS = {
-    1: "first_segment",
-    2: "seek",
-    3: "stop",
-    4: "idle",
-    5: "orphans",
-    6: "churn",
-    7: "concurrency",
-    8: "serving",
-    9: "library",
-    10: "long_film",
-    11: "scan",
-    12: "front",
-    13: "tracks",
-    # Lettered rows: one module may make several; it runs once however many are asked.
-    "14d": "trickplay",
-    "14e": "trickplay",
-    15: "press_play",
-}
-
-
-def row_key(token: str) -> int | str:
-    return int(token) if token.isdigit() else token
+# Row -> its module in bench/, or "module:function" for a row that is one of a module's.
+ROWS = {str(number): name for number, name in enumerate((
+    "first_segment", "seek", "stop", "idle", "orphans", "churn", "concurrency", "serving",
+    "library", "long_film", "scan", "front", "tracks"), start=1)}
+# A module that makes several rows runs once however many of them are asked.
+ROWS.update({"14d": "trickplay", "14e": "trickplay",
+             "15a": "shared:run_one_node", "15b": "shared:run_cluster",
+             "15c": "press_play", "15d": "press_play"})
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -49,15 +34,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats, shorter runs (a 2-3 minute smoke test)")
     parser.add_argument("--rows", default=",".join(map(str, ROWS)),
-                        help="comma-separated rows, like 1,3,14d (default: all)")
+                        help="comma-separated row numbers (default: all)")
     parser.add_argument("--repeat", type=int, help="repeats per measurement (overrides the mode's)")
     parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     try:
-        args.rows = sorted({row_key(r.strip()) for r in args.rows.split(",") if r.strip()},
-                           key=row_order)
+        args.rows = sorted({r.strip() for r in args.rows.split(",") if r.strip()}, key=row_order)
     except ValueError:
-        parser.error("--rows takes rows like 1,3,14d")
+        parser.error("--rows takes rows like 1,3,14d,15a")
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown or not args.rows:
         parser.error(f"--rows: choose from {', '.join(map(str, ROWS))}")
@@ -78,22 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     started = now()
     lines: list[Line] = []
     errors: list[str] = []
-    described: dict[int | str, str] = {}
+    described: dict[str, str] = {}
     ran: set[str] = set()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="run-", dir=OUT) as scratch:
         bench = Bench(args.quick, args.repeat, Path(scratch), media)
         for number in args.rows:
-            name = ROWS[number]
-            if name in ran:
+            if ROWS[number] in ran:
                 continue
-            ran.add(name)
-            print(f"\n== row {number}: {name} ==", flush=True)
+            ran.add(ROWS[number])
+            name, _, function = ROWS[number].partition(":")
+            print(f"\n== row {number}: {ROWS[number]} ==", flush=True)
             row_started = now()
             try:
                 module = importlib.import_module(f"bench.{name}")
                 described[number] = " ".join((module.__doc__ or name).strip().split("\n\n")[0].split())
-                found = module.run(bench)
+                found = getattr(module, function)(bench) if function else module.run(bench)
+                found = [found] if isinstance(found, Line) else found
             except Exception as error:  # one broken row must not lose the others
                 traceback.print_exc()
                 errors.append(f"row {number} ({name}): {type(error).__name__}: {error}")

@@ -141,9 +141,17 @@ READING = """\
 """
 
 
+def row_order(row: str) -> tuple[int, str]:
+    """Rows in their order: ``"2"`` before ``"13"``, ``"15a"`` before ``"15b"``; anything
+    but a number with an optional letter is a ValueError."""
+    text = str(row)
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(number), text[len(number):]
+
+
 def write_results(lines: list[Line], facts: dict[str, str], command: str, elapsed: float,
-                  errors: list[str], rows: dict[int | str, str], path: Path = RESULTS) -> Path:
-    """``rows``: row number -> what it measures (its module's first docstring paragraph)."""
+                  errors: list[str], rows: dict[str, str], path: Path = RESULTS) -> Path:
+    """``rows``: row -> what it measures (its module's first docstring paragraph)."""
     misses = [line for line in lines if line.verdict.startswith("MISS")]
     parts = [
         "# hlsd benchmark results",
@@ -159,7 +167,7 @@ def write_results(lines: list[Line], facts: dict[str, str], command: str, elapse
         "",
         table(lines, notes=False),
         "",
-        *(f"{text}  " for _, text in sorted(rows.items(), key=lambda row: row_order(row[0]))),  # two spaces: a Markdown line break
+        *(f"{text}  " for _, text in sorted(rows.items(), key=lambda item: row_order(item[0]))),  # two spaces: a Markdown line break
         "",
     ]
     if float(facts["load average at start"].split()[0]) > QUIET_LOAD:
@@ -228,10 +236,3 @@ def _ratio_p50(line: Line) -> str:
     if line.hlsd is None or line.baseline is None:
         return "—"
     return f"{line.hlsd.p50 / line.baseline.p50:.2f}"
-
-
-def row_order(row: int | str) -> tuple[int, str]:
-    """Rows by number, then letter (13, 14d, 14e)."""
-    text = str(row)
-    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return int(digits), text[len(digits):]

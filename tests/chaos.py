@@ -8,7 +8,8 @@ episode opens a session, then plays, seeks, pauses, sends heartbeats, and ends b
 stopping it or by vanishing (the idle timeout ends it). Meanwhile an injector fires
 random faults (``POST /api/v1/faults``) and a monitor samples, every second, that every
 FFmpeg and run dir belongs to a live transcoder, allowing ``kill_grace`` + 1 s (+ a
-sampling margin) after its transcoder ends (invariants 1-2).
+sampling margin) after its transcoder ends (invariants 1-2), and that the segment store
+(small here, so that it evicts) holds only whole segments within its bound.
 
 Every ``--checkpoint`` seconds, and at the end, the clients and the injector pause, every
 session ends, and ``assert_invariants`` runs against the baseline taken at the start
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.ffmpeg import STORE_DIR
 from tests.chaos_tally import (FAULTS, LIBRARY, PATIENCE, REQUEST_TIMEOUT, SAMPLE_EVERY,
                                SAMPLE_MARGIN, SETTINGS, WHOLE_TREE_CRASH_EVERY, Report, Tally)
 from tests.faults.invariants import (
@@ -44,7 +46,8 @@ from tests.faults.invariants import (
 )
 from tests.faults.players import Answer, HttpClient
 from tests.helpers.media import make_clip
-from tests.helpers.procs import own_children, persists_in_work_dir, reap_adopted, set_child_subreaper
+from tests.helpers.procs import (own_children, persists_in_work_dir, reap_adopted, set_child_subreaper,
+                                 store_problems)
 from tests.helpers.server import Server, start_server
 
 
@@ -207,6 +210,12 @@ class Monitor(threading.Thread):
         for problem in dir_problems(server.work_dir, server.instance, set(owners)):
             seen.add(key := ("dir", problem))
             self.judge(key, now, problem, "stray_dirs")
+        for problem in store_problems(server.work_dir, SETTINGS["segment_store_bytes"]):
+            seen.add(key := ("store", problem))
+            self.judge(key, now, problem, "store_problems")
+        kept = len(list((server.work_dir / STORE_DIR).glob("*.*")))
+        with self.soak.tally.lock:
+            self.soak.tally.store_most = max(self.soak.tally.store_most, kept)
         self.first_seen = {key: first for key, first in self.first_seen.items() if key in seen}
 
     def judge(self, key: Any, now: float, text: str, counter: str) -> None:

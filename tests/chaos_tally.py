@@ -13,8 +13,10 @@ from tests.faults.players import NO_CONNECTION, TIMED_OUT, Answer
 
 # A vanished client's session stops its FFmpeg after idle_timeout and ends resume_window
 # later: short, so that checkpoints see every session end.
+# A small segment store: sessions of one clip share their runs' segments, and it evicts.
 SETTINGS = {**DEFAULTS, "idle_timeout": 4, "resume_window": 4, "stall_timeout": 3,
-            "max_sessions": 24, "reap_interval": 5, "segment_wait": 10}
+            "max_sessions": 24, "reap_interval": 5, "segment_wait": 10,
+            "segment_store_bytes": 1024 ** 2}
 LIBRARY = (("clip.mp4", "180p", 30), ("clip.mp4", "copy", 30), ("tiny.mp4", "copy", 20))
 FAULTS = {"kill_ffmpeg": 3, "term_ffmpeg": 2, "stop_ffmpeg": 2, "crash_transcoder": 2,
           "crash_session": 2, "crash_supervisor": 1}
@@ -41,6 +43,8 @@ class Tally:
     checkpoints: int = 0
     orphans: int = 0
     stray_dirs: int = 0
+    store_problems: int = 0
+    store_most: int = 0  # the most segments the store held at a sample
     violations: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -99,6 +103,7 @@ class Report:
             ("checkpoints passed", t.checkpoints),
             ("orphans", t.orphans),
             ("stray dirs", t.stray_dirs),
+            ("segment store", f"{t.store_problems} problems, at most {t.store_most} segments kept"),
             ("SIGTERM shutdown", self.shutdown),
             ("violations", len(t.violations)),
         ]

@@ -14,9 +14,10 @@ hlsd uses the real thing.
   ``ProgressReported``, ``SegmentListed``, ``ProcessExited``.
 - ``sweep``: ``find_tagged``, ``terminate_tagged``, ``sweep(...) -> SweepReport`` (layer 3).
 - ``workdirs``: ``work_dir/<instance>/owner.json`` and ``.../<session>/<run>/``.
-- ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority); ``sample``: ``write_sample``.
+- ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority), ``ffmpeg_version``; ``sample``: ``write_sample``.
 """
-from actors.ffmpeg.probe import DEMUXERS, ProbeFailed, ProbeTimedOut, run_ffprobe, write_poster
+from actors.ffmpeg.probe import (DEMUXERS, ProbeFailed, ProbeTimedOut, ffmpeg_version, run_ffprobe,
+                                 write_poster)
 from actors.ffmpeg.spawn import (KILL_WAIT, STDERR_TAIL_LINES, ProcessHandle, raise_open_files_limit,
                                  spawn)
 from actors.ffmpeg.stop import StopReport, resume, stop_process_group, suspend
@@ -41,6 +42,7 @@ from actors.ffmpeg.watcher import (
 )
 from actors.ffmpeg.workdirs import (
     OWNER_FILE,
+    STORE_DIR,
     claim_instance_dir,
     instance_dir,
     release_instance_dir,
@@ -50,11 +52,11 @@ from actors.ffmpeg.workdirs import (
 
 __all__ = [
     "ARGV0_MARKER", "DEMUXERS", "ENV_INSTANCE", "ENV_OWNER_PID", "ENV_OWNER_START", "ENV_RUN",
-    "ENV_SESSION", "ENV_WORK_DIR", "KILL_WAIT", "OWNER_FILE", "STDERR_TAIL_LINES",
+    "ENV_SESSION", "ENV_WORK_DIR", "KILL_WAIT", "OWNER_FILE", "STDERR_TAIL_LINES", "STORE_DIR",
     "ProbeFailed", "ProbeTimedOut", "ProcessEvent", "ProcessExited", "ProcessHandle",
     "ProcessWatcher", "ProgressReported", "SegmentListed", "StopReport", "SweepReport", "Tag",
     "TaggedProcess",
-    "claim_instance_dir", "find_tagged", "instance_dir", "owner_alive", "release_instance_dir",
+    "claim_instance_dir", "ffmpeg_version", "find_tagged", "instance_dir", "owner_alive", "release_instance_dir",
     "raise_open_files_limit", "remove_run_dir", "resume", "run_dir", "run_ffprobe", "spawn",
     "stop_process_group",
     "suspend", "sweep", "terminate_tagged", "write_poster",

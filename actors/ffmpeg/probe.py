@@ -9,6 +9,7 @@ killed and reaped at its deadline) or ``ProbeFailed`` (with ffprobe's last error
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,3 +61,28 @@ def _run(command: list[str], path: Path, timeout: float, low_priority: bool) -> 
         reason = done.stderr.strip().splitlines()[-1:] or [f"{name} failed"]
         raise ProbeFailed(reason[0].replace(f"file:{path}: ", ""))
     return done.stdout
+
+
+def ffmpeg_version(ffmpeg: str, timeout: float = 10.0) -> str:
+    """FFmpeg's version line (``ffmpeg version 5.1.6-0+deb12u1 ...``): what an upgrade
+    changes. Asked once per executable file version (path, mtime) in this process; one
+    that does not answer is named by its path and mtime."""
+    try:
+        stamp = Path(ffmpeg).stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    return _version_line(ffmpeg, stamp, timeout)
+
+
+@functools.lru_cache(maxsize=16)
+def _version_line(ffmpeg: str, stamp: int, timeout: float) -> str:
+    try:
+        done = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True,
+                              errors="replace", timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
+        first = done.stdout.strip().splitlines()[:1]
+        if done.returncode == 0 and first:
+            return first[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return f"{ffmpeg} {stamp}"

@@ -1,5 +1,6 @@
 """Work dirs: ``work_dir/<instance>/owner.json`` holds ``{"pid", "start"}`` of the hlsd
-process; each FFmpeg run writes into ``work_dir/<instance>/<session>/<run>/``.
+process; each FFmpeg run writes into ``work_dir/<instance>/<session>/<run>/``. The
+segment store, ``work_dir/store/`` (``STORE_DIR``), is no instance's: it is kept.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from actors.ffmpeg.tags import own_start, process_alive
 log = logging.getLogger(__name__)
 
 OWNER_FILE = "owner.json"
+STORE_DIR = "store"  # the segment store (actors.store), kept across restarts
 
 
 def instance_dir(work_dir: Path, instance: str) -> Path:
@@ -74,7 +76,7 @@ def run_dirs(work_dir: Path, instance: str) -> list[Path]:
 
 
 def other_instance_dirs(work_dir: Path, instance: str) -> list[Path]:
-    return [path for path in _subdirs(work_dir) if path.name != instance]
+    return [path for path in _subdirs(work_dir) if path.name not in (instance, STORE_DIR)]
 
 
 def _read_owner(path: Path) -> tuple[int, float] | None:

@@ -20,9 +20,8 @@ from actors.messages import Begin, Resume, SegmentWait, StopRun, Suspend, Timer
 from actors.run import SessionState
 from actors.runs import Runs
 from actors.runtime import Runtime
-from tests.helpers.media import FFPROBE
 from tests.helpers.settings import settings_for
-from tests.helpers.track_clips import make_film
+from tests.helpers.track_clips import film_plan
 
 V240, COPY = RenditionKey.video("240p"), RenditionKey.video("copy")
 AUDIO1, AUDIO2, SUBS = RenditionKey.audio(1), RenditionKey.audio(2), RenditionKey.subtitles(4)
@@ -56,13 +55,7 @@ class Recorder(pykka.ThreadingActor):
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> media.Plan:
-    directory = tmp_path_factory.mktemp("runs")
-    film = make_film(directory, seconds=30)
-    info = media.Prober(FFPROBE).probe(film, keyframes=True)
-    profiles = settings_for(directory, directory / "work",
-                            profiles="\n240p 240 400k 96k\ncopy copy").profiles
-    return media.make_plan("Film.mkv", info, profiles, 2.0,
-                           sidecars=tuple(media.find_sidecars(film, info.stream_count)))
+    return film_plan(tmp_path_factory.mktemp("runs"), "\n240p 240 400k 96k\ncopy copy")
 
 
 @pytest.fixture

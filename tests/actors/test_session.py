@@ -16,12 +16,10 @@ from actors import tokens
 from actors.errors import NotFound, SessionFailed, Unavailable
 from actors.errors import HlsError as MediaError, NotMedia, Unplayable
 from actors.session import Session
-from actors.system import HlsSystem
 from actors.media import RenditionKey
 from tests.helpers.kernel import eventually
 from tests.helpers.media import make_clip
-from tests.helpers.runtime import FAKES, leftover_runs, tagged_pids
-from tests.helpers.settings import settings_for
+from tests.helpers.runtime import FAKES, hlsd_systems, leftover_runs, tagged_pids
 
 pytestmark = pytest.mark.timeout(120)
 PROFILES = "\n copy copy\n 360p 360 600k 64k"
@@ -40,20 +38,8 @@ def library(tmp_path_factory):
 @pytest.fixture
 def start_system(library, tmp_path):
     """Start an HlsSystem with settings overrides; stop it and check the invariants."""
-    work = tmp_path / "work"
-    systems = []
-
-    def start(**overrides):
-        overrides.setdefault("profiles", PROFILES)
-        system = HlsSystem(settings_for(library, work, **overrides)).start()
-        systems.append(system)
-        return system
-
-    yield start
-    for system in systems:
-        system.stop()
-    assert tagged_pids(work) == [], "an FFmpeg outlived hlsd"
-    assert leftover_runs(work) == [], "a run dir outlived hlsd"
+    with hlsd_systems(library, tmp_path / "work", profiles=PROFILES) as start:
+        yield start
 
 
 def state_or_none(system, session_id):

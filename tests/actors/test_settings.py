@@ -62,6 +62,7 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, Any]]:
         "users": (f"{tmp_path}/db/../users.db", (tmp_path / "users.db").resolve()),
         "trickplay": ("no", False),
         "trickplay_bytes": ("1048576", 1048576),
+        "segment_store_bytes": (" 512M ", 512 * 1024 ** 2),
     }
 
 
@@ -104,6 +105,9 @@ BAD = [
     ("auth", "basic"),
     ("auth", ""),
     ("users", " "),
+    ("segment_store_bytes", "-1"),
+    ("segment_store_bytes", "4 GB of it"),
+    ("segment_store_bytes", "1.5G"),
 ]
 
 

@@ -43,7 +43,7 @@ import psutil
 
 from actors import ffmpeg
 from actors.system import HlsSystem
-from tests.helpers.procs import persists_in_work_dir, wait_all_exited
+from tests.helpers.procs import persists_in_work_dir, store_problems, wait_all_exited
 from tests.helpers.server import Server
 
 FAULTS_DIR = Path(__file__).parent
@@ -283,6 +283,7 @@ def dir_problems(work_dir: Path, instance: str, live_runs: set[str]) -> list[str
     problems = [f"stray {path.relative_to(work_dir)} in the work dir"
                 for path in work_dir.iterdir()
                 if path.name != instance and not persists_in_work_dir(path)]
+    problems += store_problems(work_dir)
     own = work_dir / instance
     for path in sorted(own.iterdir()) if own.is_dir() else []:
         if path.name == ffmpeg.OWNER_FILE:

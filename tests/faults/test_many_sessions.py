@@ -33,7 +33,7 @@ STOP_BOUND_SLACK = 2.0
 
 @pytest.mark.parametrize("how", ["by their clients at once", "by crash_supervisor"])
 def test_fifty_sessions_stopped_at_once_leave_nothing(start_hlsd, tmp_path, how):
-    system = start_hlsd()
+    system = start_hlsd(segment_store_bytes=0)  # no sharing: fifty sessions, fifty FFmpeg
     baseline = take_baseline(system)
     client = InProcessClient(system)
     sessions = [client.open("tiny.mp4", "copy").json()["id"] for _ in range(SESSIONS)]

@@ -153,7 +153,7 @@ def test_clients_dropping_the_connection_mid_segment_leak_nothing(start_hlsd_ser
 
 
 def test_hlsd_terminated_stops_every_ffmpeg_before_it_exits(start_hlsd_server, tmp_path):
-    server = start_hlsd_server()
+    server = start_hlsd_server(segment_store_bytes=0)  # no sharing: three sessions, three FFmpeg
     client = HttpClient(server.url, timeout=15)
     sessions = [open_session(client) for _ in range(3)]
     pids = [ffmpeg_running(client, session) for session in sessions]
@@ -187,7 +187,7 @@ def plant_survivor(server: Server) -> ffmpeg.ProcessHandle:
 
 
 def test_hlsd_killed_then_started_again_leaves_nothing(start_hlsd_server, tmp_path):
-    first = start_hlsd_server()
+    first = start_hlsd_server(segment_store_bytes=0)  # no sharing: three sessions, three FFmpeg
     client = HttpClient(first.url, timeout=15)
     sessions = [open_session(client) for _ in range(3)]
     for session in sessions:

@@ -29,7 +29,10 @@ def film_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     media = base / "media"
     media.mkdir()
     make_film(media, seconds=30)  # long enough that the audio run is still there (paced)
-    server = start_server(base, media, profiles="\n240p 240 400 96", stall_timeout=3)
+    # No segment store: each test's session must run its own audio and subtitle runs (with
+    # one, a later test's session would be served what an earlier one's runs made).
+    server = start_server(base, media, profiles="\n240p 240 400 96", stall_timeout=3,
+                          segment_store_bytes=0)
     try:
         yield server
     finally:

@@ -191,14 +191,37 @@ class ProcessLedger:
 
 def persists_in_work_dir(path: Path) -> bool:
     """What hlsd keeps in the work dir across runs on purpose: the media index (the
-    database, its WAL, its posters, its trick play files), the accounts (hls.auth = accounts: the users file and
-    its WAL) and the session secret (tokens must verify after a restart). Nothing else
-    may stay."""
+    """What hlsd keeps in the work dir across runs on purpose: the media index (the
+    database, its WAL, its posters, its trick play files), the accounts (hls.auth =
+    accounts: the users file and its WAL), the session secret (tokens must verify after a
+    restart) and the segment store (``store_problems`` checks what is in it). Nothing
+    else may stay."""
+    if path.name == ffmpeg.STORE_DIR:
+        return path.is_dir() and not path.is_symlink()
     secret = path.name == tokens.SECRET_FILE and path.is_file() and not path.is_symlink()
     stem = INDEX_NAME.partition('.')[0]
     index = path.name.startswith(INDEX_NAME) or path.name in (f"{stem}-posters",
                                                              f"{stem}{TRICKPLAY_SUFFIX}")
     return secret or index or path.name.startswith(USERS_NAME)
+
+
+def store_problems(work_dir: Path, bound: int | None = None) -> list[str]:
+    """What is wrong with the segment store under ``work_dir``: anything but complete
+    segments in it (a put cut short, a dir, a link out), or more bytes than ``bound``
+    by more than one segment."""
+    root = work_dir / ffmpeg.STORE_DIR
+    if not root.is_dir():
+        return []
+    problems, sizes = [], []
+    for path in root.iterdir():
+        name, _, number = path.name.rpartition(".")
+        if path.is_symlink() or not path.is_file() or not (name.isalnum() and number.isdigit()):
+            problems.append(f"stray {path.name} in the segment store")
+        else:
+            sizes.append(path.stat().st_size)
+    if bound is not None and sizes and sum(sizes) > bound + max(sizes):
+        problems.append(f"segment store holds {sum(sizes)} bytes, bound {bound} + one segment")
+    return problems
 
 
 def work_entries(work_dir: Path) -> list[str]:

@@ -1,14 +1,16 @@
-"""A real Runtime (timers, process watcher, prober, metrics) for actor-level tests."""
+"""A real Runtime (timers, process watcher, prober, metrics) for actor-level tests, and
+real in-process HlsSystems."""
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psutil
 
 from actors import ffmpeg
 from actors.runtime import Runtime
+from actors.system import HlsSystem
 from tests.helpers.settings import settings_for
 
 FAKES = Path(__file__).parent.parent / "fakes"
@@ -23,6 +25,25 @@ def running_runtime(media_root: Path, work_dir: Path, **overrides: Any) -> Itera
         yield runtime
     finally:
         runtime.stop(timeout=5)
+
+
+@contextlib.contextmanager
+def hlsd_systems(media_root: Path, work_dir: Path, **defaults: Any) -> Iterator[Callable[..., HlsSystem]]:
+    """``start(**overrides)`` starts an HlsSystem on ``work_dir`` (``defaults`` and then
+    ``overrides`` over test.ini); when the block ends every one is stopped (stopping one
+    twice is harmless) and no FFmpeg and no run dir may be left."""
+    systems: list[HlsSystem] = []
+
+    def start(**overrides: Any) -> HlsSystem:
+        system = HlsSystem(settings_for(media_root, work_dir, **{**defaults, **overrides})).start()
+        systems.append(system)
+        return system
+
+    yield start
+    for system in systems:
+        system.stop()
+    assert tagged_pids(work_dir) == [], "an FFmpeg outlived hlsd"
+    assert leftover_runs(work_dir) == [], "a run dir outlived hlsd"
 
 
 def tagged_pids(work_dir: Path) -> list[int]:

@@ -22,6 +22,9 @@ import struct
 import subprocess
 from pathlib import Path
 
+from actors import media
+from tests.helpers.settings import settings_for
+
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
 TIMEOUT = 60
@@ -150,3 +153,13 @@ def write_pgs(path: Path, shows: list[tuple[float, float]], width: int, height: 
             (0x16, cleared), (0x17, window), (0x80, b"")))
     path.write_bytes(out)
     return path
+
+
+def film_plan(directory: Path, profiles: str, seconds: float = 30, segment: float = 2.0) -> media.Plan:
+    """The plan of a ``make_film`` film written into ``directory``, probed by ffprobe,
+    with ``profiles`` (``hls.profiles`` lines)."""
+    film = make_film(directory, seconds=seconds)
+    info = media.Prober(FFPROBE).probe(film, keyframes=True)
+    chosen = settings_for(directory, directory / "work", profiles=profiles).profiles
+    return media.make_plan("Film.mkv", info, chosen, segment,
+                           sidecars=tuple(media.find_sidecars(film, info.stream_count)))

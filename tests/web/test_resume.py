@@ -103,7 +103,9 @@ def test_a_session_survives_an_hlsd_restart(tmp_path: Path, resume_media: Path, 
         assert again.get(f"/hls/{token}/{PROFILE}/index.m3u8")[0] == 200
         assert again.get(f"/hls/{token}/master.m3u8")[0] == 200
         session = json.loads(again.get(f"/api/v1/sessions/{token}")[2])
-        assert session["id"] == token and session["run"] is not None
+        # Resumed by a run of its own, or from the segment store, which outlives hlsd.
+        assert session["id"] == token
+        assert session["run"] is not None or session["shared"]["from_store"] > 0
     finally:
         for running in (again, server):
             if running is not None and running.process.poll() is None:
