@@ -218,7 +218,7 @@ CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "auth": _auth,
     "users": _path,
     "trickplay": _bool,
-    "trickplay_bytes": _byte_size,
+    "trickplay_bytes": _positive_int,
     "segment_store_bytes": _byte_size,
 }
 assert set(CONVERTERS) == {f.name for f in fields(Settings)}

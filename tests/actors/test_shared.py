@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from actors import ffmpeg
+from actors import ffmpeg, trickplay
 from actors.errors import Unavailable
 from actors.media import RenditionKey
 from actors.system import HlsSystem
@@ -38,12 +38,14 @@ def library(tmp_path_factory):
 
 @pytest.fixture
 def spawns(monkeypatch):
-    """Every FFmpeg hlsd spawns, by the run it makes (the real spawn still runs)."""
+    """Every FFmpeg hlsd spawns for a session, by the run it makes (the real spawn still
+    runs; the library scan's trick play passes are not a session's)."""
     made: list[str] = []
     real = ffmpeg.spawn
 
     def counting(build_argv, tag, cwd, executable):
-        made.append(tag.run)
+        if tag.session != trickplay.SESSION:
+            made.append(tag.run)
         return real(build_argv, tag, cwd, executable)
 
     monkeypatch.setattr(ffmpeg, "spawn", counting)

@@ -191,7 +191,6 @@ class ProcessLedger:
 
 def persists_in_work_dir(path: Path) -> bool:
     """What hlsd keeps in the work dir across runs on purpose: the media index (the
-    """What hlsd keeps in the work dir across runs on purpose: the media index (the
     database, its WAL, its posters, its trick play files), the accounts (hls.auth =
     accounts: the users file and its WAL), the session secret (tokens must verify after a
     restart) and the segment store (``store_problems`` checks what is in it). Nothing
