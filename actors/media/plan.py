@@ -223,18 +223,21 @@ def copies_audio(info: MediaInfo, profile: Profile) -> bool:
 def renditions(info: MediaInfo, profiles: tuple[Profile, ...]) -> tuple[Profile, ...]:
     """The profiles that fit ``info``, in the given order; never an upscale.
 
-    When none fits, the smallest transcode profile is scaled down to the source height,
-    its video bit rate in proportion to the pixels.
+    When no H.264 rendition fits (none, or only the fMP4 passthrough ``copy``, which not
+    every client decodes), the smallest transcode profile is scaled down to the source
+    height, its video bit rate in proportion to the pixels.
     """
     height = _source_height(info)
     fitting = tuple(p for p in profiles if _fits(info, p, height))
-    if fitting:
+    if any(container_of(info, p) == "ts" for p in fitting):
         return fitting
     transcodes = [p for p in profiles if p.height is not None]
     if not transcodes:
+        if fitting:
+            return fitting
         raise Unplayable("no configured profile can play this file", "no_rendition")
     smallest = min(transcodes, key=lambda p: p.height or 0)
-    return (_scaled(smallest, height - height % 2),)
+    return (*fitting, _scaled(smallest, height - height % 2))
 
 
 def _fits(info: MediaInfo, profile: Profile, source_height: int) -> bool:
