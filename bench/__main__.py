@@ -30,6 +30,7 @@ ROWS = {
     11: "scan",
     12: "front",
     13: "tracks",
+    14: "formats",
 }
 
 
@@ -46,7 +47,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     try:
-        args.rows = sorted({int(r) for r in args.rows.split(",") if r.strip()})
+        # A row's lines may be named too (14a,14b): each runs its whole row.
+        args.rows = sorted({int(r.strip().rstrip("abcdefghijklmnopqrstuvwxyz"))
+                            for r in args.rows.split(",") if r.strip()})
     except ValueError:
         parser.error("--rows takes numbers like 1,3,8")
     unknown = [r for r in args.rows if r not in ROWS]

@@ -78,9 +78,10 @@ class _Run:
     list_fd: int
     stderr_fd: int
 
-    def wait_listed(self, number: int) -> float:
+    def wait_listed(self, number: int, extension: str = "ts") -> float:
         """When segment ``number`` was listed (raises if it never is)."""
-        listed = _wait_listed(self.pipes, self.list_fd, f"{number}.ts,", self.started + SEGMENT_TIMEOUT)
+        listed = _wait_listed(self.pipes, self.list_fd, f"{number}.{extension},",
+                              self.started + SEGMENT_TIMEOUT)
         if listed is None:
             stderr = bytes(self.pipes[self.stderr_fd][-500:]).decode(errors="replace")
             raise RuntimeError(f"ffmpeg alone did not list segment {number}: {stderr}")
@@ -135,10 +136,12 @@ def until_segment(recipe: Recipe, number: int, scratch: Path) -> float:
         return run.wait_listed(number) - run.started
 
 
-def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path) -> float:
-    """Seconds from spawning FFmpeg with ``build``'s arguments to segment ``number`` listed."""
+def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path,
+                 extension: str = "ts") -> float:
+    """Seconds from spawning FFmpeg with ``build``'s arguments to segment ``number``
+    (``{number}.{extension}``) listed."""
     with _spawned(ffmpeg, build, scratch) as run:
-        return run.wait_listed(number) - run.started
+        return run.wait_listed(number, extension) - run.started
 
 
 def stop_latency(recipe: Recipe, scratch: Path) -> float:

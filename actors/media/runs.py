@@ -88,6 +88,7 @@ def check_rendition(plan: Plan, key: RenditionKey, number: int | None = None,
     """Raise NotFound unless ``plan`` has the rendition (and segment ``number`` of it),
     packed in ``container`` when one is given: a ``3.ts`` of an fMP4 rendition is none."""
     if key.kind is RunKind.VIDEO:
+        plan.rendition(key.name)
         if container is not None and plan.container(key.name) != container:
             raise NotFound(f"{key.describe()} has no {container} segments")
     elif container not in (None, "ts"):
