@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import resource
 import select
 import selectors
 import shutil
@@ -142,6 +143,28 @@ def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path,
     (``{number}.{extension}``) listed."""
     with _spawned(ffmpeg, build, scratch) as run:
         return run.wait_listed(number, extension) - run.started
+
+
+def whole_run(ffmpeg: str, argv: list[str], sink: int, timeout: float) -> tuple[float, float]:
+    """FFmpeg alone with ``argv`` (``sink``: an fd it writes to) to its end: (CPU seconds,
+    from the kernel's accounting of this process's reaped children; wall seconds).
+    Raises if it fails; killed and reaped at ``timeout``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = now()
+    process = subprocess.Popen([ffmpeg, *argv], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               pass_fds=(sink,), start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    wall = now() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        raise RuntimeError(f"ffmpeg alone failed: {stderr.decode(errors='replace')[-500:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
 def stop_latency(recipe: Recipe, scratch: Path) -> float:

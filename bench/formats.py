@@ -22,8 +22,6 @@ Every hlsd is ended by its pid; every FFmpeg alone is stopped and reaped by its 
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -34,7 +32,18 @@ import psutil
 
 from actors import media
 from bench import ffmpeg_alone, hlsd
-from bench.common import OUT, Bench, Client, Line, Stats, Target, expect, side_by_side, wait_until
+from bench.common import (
+    OUT,
+    Bench,
+    Client,
+    Line,
+    Stats,
+    Target,
+    expect,
+    generate_once,
+    side_by_side,
+    wait_until,
+)
 
 ROOT = OUT / "media-formats"
 FILM = "HDR-2160p24-60s.mkv"
@@ -78,56 +87,31 @@ def run(bench: Bench) -> list[Line]:
 
 
 def ensure_film(root: Path) -> Path:
-    """``FILM`` in ``root``, made once (written beside, then renamed: never half a file)."""
-    film = root / FILM
-    if film.exists():
-        return film
-    root.mkdir(parents=True, exist_ok=True)
+    """``FILM`` in ``root``, made once (a few minutes of x265 at 4K)."""
     x265 = ("keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error"
             ":colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc")
-    with tempfile.TemporaryDirectory(dir=root) as scratch:
-        partial_film = Path(scratch) / FILM
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-             "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=24",
-             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-             "-t", str(SECONDS), "-c:v", "libx265", "-preset", "ultrafast",
-             "-pix_fmt", "yuv420p10le", "-b:v", "8M", "-x265-params", x265,
-             "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
-             "-c:a", "aac", "-b:a", "128k", "-ac", "2", str(partial_film)],
-            check=True, timeout=GENERATE_TIMEOUT, capture_output=True)
-        os.replace(partial_film, film)
-    return film
+    return generate_once(root / FILM, [
+        "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=24",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", str(SECONDS), "-c:v", "libx265", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p10le", "-b:v", "8M", "-x265-params", x265,
+        "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+        "-c:a", "aac", "-b:a", "128k", "-ac", "2"], GENERATE_TIMEOUT)
 
 
 # --- FFmpeg alone -----------------------------------------------------------------------
 
 def _alone_whole(ffmpeg: str, plan: media.Plan, name: str, scratch: Path) -> tuple[float, float]:
     """hlsd's recipe of rendition ``name`` from segment 0 to the end, run alone: (film
-    seconds per wall second, CPU seconds from the kernel's accounting of reaped children)."""
+    seconds per wall second, CPU seconds)."""
     recipe = media.recipe_for(plan, media.RenditionKey.video(name), 0)
     with tempfile.TemporaryDirectory(prefix="ffmpeg-alone-", dir=scratch) as out, \
             open(os.devnull, "wb") as sink:
         argv = recipe.argv(Path(out), sink.fileno(), sink.fileno())
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        process = subprocess.Popen([ffmpeg, *argv], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   pass_fds=(sink.fileno(),), start_new_session=True)
-        try:
-            _, stderr = process.communicate(timeout=RUN_TIMEOUT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if process.returncode != 0:
-            raise RuntimeError(f"ffmpeg alone failed: {stderr.decode(errors='replace')[-500:]}")
+        cpu, wall = ffmpeg_alone.whole_run(ffmpeg, argv, sink.fileno(), RUN_TIMEOUT)
         count = len(list(Path(out).glob("*.ts")))
         if count != plan.segment_count(name):
             raise RuntimeError(f"ffmpeg alone made {count} of {plan.segment_count(name)} segments")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return plan.info.duration / wall, cpu
 
 

@@ -8,17 +8,21 @@ the session cuts into segments.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from actors.errors import NotFound
 from actors.media.fmp4 import strip_to_fragments
 from actors.media.plan import AAC_FRAME_SAMPLES, Container, Plan, audio_channels
 from actors.media.recipe import ffmpeg_args
-from actors.media.track_recipes import (audio_rendition_args, audio_sample_rate,
-                                        webvtt_conversion_args)
+from actors.media.track_recipes import (
+    audio_rendition_args,
+    audio_sample_rate,
+    webvtt_conversion_args,
+)
 
 # The file a subtitle run writes in its run dir.
 SUBTITLE_FILE = "track.vtt"
@@ -122,10 +126,7 @@ def recipe_for(plan: Plan, key: RenditionKey, start: int) -> Recipe:
     rendition = plan.rendition(key.name)  # as the plan sized it, not as configured
     boundaries = plan.boundaries[key.name]
     container = plan.container(key.name)
-    finish = None
-    if container == "fmp4":
-        init = plan.init(key.name)
-        finish = lambda path: strip_to_fragments(path, init)  # noqa: E731
+    finish = partial(strip_to_fragments, init=plan.init(key.name)) if container == "fmp4" else None
     return Recipe(lambda out, progress, listing: ffmpeg_args(
         plan.info, rendition, boundaries, start, out, progress, listing,
         muxed_audio=not plan.audio, burn=plan.burn, container=container),

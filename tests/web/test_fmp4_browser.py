@@ -3,15 +3,15 @@ page's hls.js (Chromium decodes AV1 in software): init.mp4 and .m4s segments fet
 frames decoded from the copy level, and nothing left behind."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser
 
 from tests.helpers.modern_clips import make_modern_clip
 from tests.helpers.server import Server, served
-from tests.web.test_browser import PLAY_TIMEOUT_MS, browser, playwright  # noqa: F401 (fixtures)
+from tests.web.test_browser import PLAY_TIMEOUT_MS, browser, playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 COPY_LEVEL = "hlsPlayer.levels.findIndex((l) => String([].concat(l.url)[0]).endsWith('/copy/index.m3u8'))"
@@ -23,7 +23,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield running
 
 
-def test_chromium_plays_the_av1_passthrough_variant(server: Server, browser: Browser) -> None:  # noqa: F811
+def test_chromium_plays_the_av1_passthrough_variant(server: Server, browser: Browser) -> None:
     page = browser.new_page()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))

@@ -6,8 +6,8 @@ against ``tests.helpers.hls_rules``."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import m3u8
 import pytest
@@ -103,9 +103,10 @@ def test_the_media_playlist_init_and_segments_are_fmp4(server: Server, tmp_path:
 
 
 def test_every_uri_of_the_playlists_resolves(server: Server) -> None:
-    _session, master, text = _open(server)
+    _session, _master, text = _open(server)
     for variant in uris(text):
         listed = _get(server, variant)[1].decode()
+        assert_media(listed)
         base = variant.rsplit("/", 1)[0]
         names = uris(listed)
         for name in (names[:2] + names[-1:]):  # the init, the first and the last segment
@@ -113,7 +114,7 @@ def test_every_uri_of_the_playlists_resolves(server: Server) -> None:
 
 
 def test_a_segment_of_the_wrong_container_is_404(server: Server) -> None:
-    session, master, _text = _open(server)
+    _session, master, _text = _open(server)
     copy = _variant(master, "copy").uri.rsplit("/", 1)[0]
     other = next(p.uri for p in master.playlists if "/copy/" not in p.uri).rsplit("/", 1)[0]
     _get(server, f"{copy}/0.ts", status=404)
