@@ -10,8 +10,9 @@ decode, zscale tone map, x264) run alone over the whole film: its speed, film se
 per wall second (× real time). Reported, no target: it is what the CPU allows.
 
 14b CPU per second of film: hlsd serving the passthrough variant (a session reading
-every ``copy`` segment as fast as served; the CPU of hlsd's reaped FFmpeg children)
-against 14a's run (the CPU of the 720p recipe). Target ≤ 0.02.
+every ``copy`` segment as fast as served; the CPU of hlsd's reaped FFmpeg children,
+after one session has made hlsd probe the film and make its init) against 14a's run
+(the CPU of the 720p recipe). Target ≤ 0.02.
 
 14c first segment, cold: a new session each time, master -> copy playlist -> init.mp4
 -> segment 0 read to its last byte, against FFmpeg alone running the same copy recipe
@@ -66,8 +67,10 @@ def run(bench: Bench) -> list[Line]:
     lines = [Line("14a", "4K HEVC PQ -> tone-mapped 720p H.264, hlsd's FFmpeg alone",
                   "× real time", value=f"{speed:.2f}×",
                   note=f"{SECONDS} s film; {transcode_cpu:.1f} CPU s")]
-    with hlsd.running(bench.scratch, ROOT) as server:
+    # No library scan: its ffprobe and poster children would count as the session's CPU.
+    with hlsd.running(bench.scratch, ROOT, scan="false") as server:
         port, pid = hlsd.port(server), server.pid
+        _warm(port)
         copy_cpu = [_session_children_cpu(port, pid, plan) for _ in range(bench.repeats(3, 1))]
         lines.append(Line("14b", "CPU for the whole film: passthrough vs the 720p rendition",
                           "CPU s", Stats(tuple(copy_cpu)), Stats((transcode_cpu,)),
@@ -121,6 +124,13 @@ def _children_cpu(pid: int) -> float:
     """The CPU seconds of hlsd's children that it has reaped (its FFmpeg runs)."""
     times = psutil.Process(pid).cpu_times()
     return times.children_user + times.children_system
+
+
+def _warm(port: int) -> None:
+    """One session opened and closed: hlsd has probed the film (its keyframe index, an
+    ffprobe child reading every packet) and made its init, as for every later viewer."""
+    with Client(port) as client:
+        hlsd.delete_session(client, hlsd.open_session(client, FILM, "copy"))
 
 
 def _session_children_cpu(port: int, pid: int, plan: media.Plan) -> float:
