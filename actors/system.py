@@ -42,6 +42,7 @@ ASK_TIMEOUT = 5.0
 # A segment already made is answered within this, even on a busy machine; only a request
 # still unanswered then must wait for FFmpeg, and takes one of the caller's wait slots.
 READY_WITHIN = 0.1
+INIT_NAME = "init.mp4"  # an fMP4 rendition's init segment, beside its media playlist
 
 
 class HlsSystem:
@@ -62,6 +63,7 @@ class HlsSystem:
         self.library_view = LibraryView(self.runtime, self.positions)
         self.playlists = media.PlaylistCache()
         self.trickplay_store = TrickplayStore(settings.trickplay_path, settings.trickplay_bytes)
+        self.inits = media.InitSegments(settings.ffmpeg)
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -101,9 +103,10 @@ class HlsSystem:
         if media.needs_keyframes(info, self.settings.profiles):
             info = self.runtime.prober.probe(path, keyframes=True)
         sidecars = tuple(media.find_sidecars(path, info.stream_count))
-        return media.make_plan(media_id, info, self.settings.profiles,
+        plan = media.make_plan(media_id, info, self.settings.profiles,
                                self.settings.segment_seconds, profile, start,
                                burn=burn, sidecars=sidecars)
+        return media.with_inits(plan, self.inits)  # fMP4 renditions: made once per file version
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -156,15 +159,30 @@ class HlsSystem:
         return made
 
     def media_playlist(self, session_id: str, key: RenditionKey,
-                       segment_name: Callable[[int], str]) -> bytes:
+                       segment_name: Callable[..., str]) -> bytes:
         """The VOD playlist of the whole file for one rendition (a heartbeat too), the
         same bytes for every session of this file version; ``segment_name(n)``: segment
-        n's URI relative to the playlist. Every rendition is on the plan's one grid."""
+        n's URI relative to the playlist (``segment_name(n, "m4s")`` for an fMP4
+        rendition, whose playlist names its init ``INIT_NAME``). Every rendition is on
+        the plan's one grid."""
         ref, plan = self.gateway.plan(session_id)
         media.check_rendition(plan, key)
         self._beat(session_id, ref, Heartbeat())
+        init_uri = None
+        if key.kind is RunKind.VIDEO and plan.container(key.name) == "fmp4":
+            init_uri, named = INIT_NAME, segment_name
+            segment_name = lambda n: named(n, "m4s")  # noqa: E731
         # The grid is in the key: a file version's keyframes may come from two sources.
-        return self.playlists.media_playlist((plan.media_id, key, plan.grid), plan.grid, segment_name)
+        return self.playlists.media_playlist((plan.media_id, key, plan.grid), plan.grid,
+                                             segment_name, init_uri)
+
+    def init_segment(self, session_id: str, rendition: str) -> bytes:
+        """The init segment of an fMP4 video rendition (a heartbeat too): the same bytes
+        for every session, run and node of this file version."""
+        ref, plan = self.gateway.plan(session_id)
+        init = plan.init(rendition)
+        self._beat(session_id, ref, Heartbeat())
+        return init
 
     def session_state(self, session_id: str) -> dict[str, Any]:
         return self.gateway.ask(session_id, GetState())
@@ -199,16 +217,19 @@ class HlsSystem:
 
     def segment(self, session_id: str, key: RenditionKey, number: int,
                 waits: AbstractContextManager[Any] | None = None,
+                container: media.Container | None = None,
                 follow: bool = False) -> BinaryIO | str | partial.GrowingSegment:
         """An open file of a complete segment (the text of a WebVTT one); waits at most
         ``segment_wait`` (+1 s). A segment not answered within ``READY_WITHIN`` (FFmpeg
         has not made it yet) waits inside ``waits``, the caller's bound on requests
-        waiting at once. With ``follow`` (a client that tells an aborted body from a
-        whole one) and no ``accel_redirect``, the segment a live video run is writing
-        comes as a ``partial.GrowingSegment``, which holds its slot of ``waits`` until
-        closed."""
+        waiting at once. ``container``: what the URL asked for (NotFound if the
+        rendition is packed otherwise). With ``follow`` (a client that tells an aborted
+        body from a whole one), no ``accel_redirect`` and an MPEG-TS rendition (an fMP4
+        segment's file is rewritten once whole: its head is the init), the segment a live
+        video run is writing comes as a ``partial.GrowingSegment``, which holds its slot
+        of ``waits`` until closed."""
         ref, plan = self.gateway.plan(session_id)
-        media.check_rendition(plan, key, number)  # refused before the session sees it
+        media.check_rendition(plan, key, number, container)  # refused before the session sees it
         if (opened := self._made(session_id, ref, key, number)) is not None:
             return opened
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
@@ -221,8 +242,10 @@ class HlsSystem:
             slot.enter_context(waits or nullcontext())
             deadline = time.monotonic() + self.settings.segment_wait + 1.0 - READY_WITHIN
             try:
-                # Behind nginx (accel_redirect) nginx sends every segment's bytes, whole.
-                if not (follow and key.kind is RunKind.VIDEO and not self.settings.accel_redirect):
+                # Behind nginx (accel_redirect) nginx sends every segment's bytes, whole; an fMP4
+                # segment's file loses its head (the init) once whole, so it is never followed.
+                if not (follow and key.kind is RunKind.VIDEO and not self.settings.accel_redirect
+                        and plan.container(key.name) == "ts"):
                     return reply.get(timeout=deadline - time.monotonic())
                 answer = partial.wait_or_follow(reply, deadline,
                                                 self._being_written(session_id, ref, key, number))

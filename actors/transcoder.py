@@ -214,7 +214,10 @@ class Transcoder(LinkedActor):
             log.warning("run %s: segment %d cut short; not served", self.run, segment.number)
 
     def _announce(self, segment: media.ListedSegment) -> None:
-        assert self.run is not None and self.run_dir is not None
+        assert self.run is not None and self.run_dir is not None and self.recipe is not None
+        if self.recipe.finish is not None and not self.recipe.finish(self.run_dir / segment.name):
+            log.error("run %s: segment %d does not start with the rendition's init segment",
+                      self.run, segment.number)
         if self.first_ready is None:
             self.first_ready = segment.number
             self.runtime.metrics.first_segment.observe(time.monotonic() - self.spawned_at)

@@ -21,7 +21,8 @@ ROWS = {str(number): name for number, name in enumerate((
     "first_segment", "seek", "stop", "idle", "orphans", "churn", "concurrency", "serving",
     "library", "long_film", "scan", "front", "tracks"), start=1)}
 # A module that makes several rows runs once however many of them are asked.
-ROWS.update({"14d": "trickplay", "14e": "trickplay",
+ROWS.update({"14a": "formats", "14b": "formats", "14c": "formats",
+             "14d": "trickplay", "14e": "trickplay",
              "15a": "shared:run_one_node", "15b": "shared:run_cluster",
              "15c": "press_play", "15d": "press_play"})
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -174,6 +175,21 @@ def side_by_side(repeats: int, measure: Callable[[], T], baseline: Callable[[], 
 
 def now() -> float:
     return time.monotonic()
+
+
+def generate_once(path: Path, ffmpeg_args: list[str], timeout: float) -> Path:
+    """``path``, made once by FFmpeg with ``ffmpeg_args`` (inputs and options; the output
+    is appended): written beside, then renamed, so never half a file."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        partial = Path(scratch) / path.name
+        subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                        *ffmpeg_args, str(partial)], check=True, timeout=timeout,
+                       capture_output=True)
+        os.replace(partial, path)
+    return path
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.01,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import resource
 import select
 import selectors
 import shutil
@@ -78,9 +79,10 @@ class _Run:
     list_fd: int
     stderr_fd: int
 
-    def wait_listed(self, number: int) -> float:
+    def wait_listed(self, number: int, extension: str = "ts") -> float:
         """When segment ``number`` was listed (raises if it never is)."""
-        listed = _wait_listed(self.pipes, self.list_fd, f"{number}.ts,", self.started + SEGMENT_TIMEOUT)
+        listed = _wait_listed(self.pipes, self.list_fd, f"{number}.{extension},",
+                              self.started + SEGMENT_TIMEOUT)
         if listed is None:
             stderr = bytes(self.pipes[self.stderr_fd][-500:]).decode(errors="replace")
             raise RuntimeError(f"ffmpeg alone did not list segment {number}: {stderr}")
@@ -135,10 +137,34 @@ def until_segment(recipe: Recipe, number: int, scratch: Path) -> float:
         return run.wait_listed(number) - run.started
 
 
-def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path) -> float:
-    """Seconds from spawning FFmpeg with ``build``'s arguments to segment ``number`` listed."""
+def until_listed(ffmpeg: str, build: ArgvBuilder, number: int, scratch: Path,
+                 extension: str = "ts") -> float:
+    """Seconds from spawning FFmpeg with ``build``'s arguments to segment ``number``
+    (``{number}.{extension}``) listed."""
     with _spawned(ffmpeg, build, scratch) as run:
-        return run.wait_listed(number) - run.started
+        return run.wait_listed(number, extension) - run.started
+
+
+def whole_run(ffmpeg: str, argv: list[str], sink: int, timeout: float) -> tuple[float, float]:
+    """FFmpeg alone with ``argv`` (``sink``: an fd it writes to) to its end: (CPU seconds,
+    from the kernel's accounting of this process's reaped children; wall seconds).
+    Raises if it fails; killed and reaped at ``timeout``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = now()
+    process = subprocess.Popen([ffmpeg, *argv], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               pass_fds=(sink,), start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    wall = now() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        raise RuntimeError(f"ffmpeg alone failed: {stderr.decode(errors='replace')[-500:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
 def stop_latency(recipe: Recipe, scratch: Path) -> float:

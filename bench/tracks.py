@@ -29,8 +29,6 @@ Every hlsd is ended by its pid; every FFmpeg alone is stopped and reaped by its 
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -40,7 +38,8 @@ import psutil
 from actors import media
 from actors.run import SWITCH_HOLD
 from bench import ffmpeg_alone, hlsd
-from bench.common import OUT, Bench, Client, Line, Stats, Target, expect, side_by_side, wait_until
+from bench.common import (OUT, Bench, Client, Line, Stats, Target, expect, generate_once,
+                          side_by_side, wait_until)
 from tests.helpers.track_clips import ENGLISH_SRT
 
 ROOT = OUT / "media-tracks"
@@ -95,7 +94,7 @@ def run(bench: Bench) -> list[Line]:
 
 
 def ensure_film(root: Path) -> Path:
-    """``FILM`` in ``root``, made once (written beside, then renamed: never half a file)."""
+    """``FILM`` in ``root``, made once."""
     film = root / FILM
     if film.exists():
         return film
@@ -103,20 +102,15 @@ def ensure_film(root: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=root) as scratch:
         srt = Path(scratch) / "english.srt"
         srt.write_text(ENGLISH_SRT, encoding="utf-8")
-        partial_film = Path(scratch) / FILM
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-             "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-             "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-i", str(srt),
-             "-t", str(SECONDS), "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s",
-             "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p",
-             "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-c:s", "srt",
-             "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
-             "-metadata:s:s:0", "language=eng", str(partial_film)],
-            check=True, timeout=GENERATE_TIMEOUT, capture_output=True)
-        os.replace(partial_film, film)
-    return film
+        return generate_once(film, [
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-i", str(srt),
+            "-t", str(SECONDS), "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-c:s", "srt",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+            "-metadata:s:s:0", "language=eng"], GENERATE_TIMEOUT)
 
 
 # --- hlsd -------------------------------------------------------------------------------
@@ -230,20 +224,8 @@ def _alone_cpu(ffmpeg: str, plan: media.Plan, audio: int, scratch: Path) -> floa
     with tempfile.TemporaryDirectory(prefix="ffmpeg-alone-", dir=scratch) as out, \
             open(os.devnull, "wb") as sink:
         argv = _one_process(plan, audio, Path(out), sink.fileno())
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        process = subprocess.Popen([ffmpeg, *argv], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   pass_fds=(sink.fileno(),), start_new_session=True)
-        try:
-            _, stderr = process.communicate(timeout=RUN_TIMEOUT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if process.returncode != 0:
-            raise RuntimeError(f"ffmpeg alone failed: {stderr.decode(errors='replace')[-500:]}")
+        cpu, _wall = ffmpeg_alone.whole_run(ffmpeg, argv, sink.fileno(), RUN_TIMEOUT)
         count = len(list(Path(out).glob("*.ts")))
         if count != plan.segment_count("720p") or not (Path(out) / "subs.vtt").stat().st_size:
             raise RuntimeError(f"ffmpeg alone made {count} video segments")
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu

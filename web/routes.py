@@ -21,8 +21,9 @@ TRACK_ROUTES = frozenset({"hls_audio_playlist", "hls_audio_segment", "hls_subs_p
                           "hls_subs_segment"})
 TRICKPLAY_ROUTES = frozenset({"hls_trickplay_images", "hls_trickplay_vtt", "hls_trickplay_sheet",
                               "hls_trickplay_iframes", "hls_trickplay_mp4"})
+VIDEO_SEGMENT_ROUTES = frozenset({"hls_segment", "hls_fmp4_segment", "hls_init"})
 STREAMING_ROUTES = frozenset({"media_list", "media_master", "hls_master", "hls_playlist",
-                              "hls_segment", *TRACK_ROUTES, *TRICKPLAY_ROUTES})
+                              *VIDEO_SEGMENT_ROUTES, *TRACK_ROUTES, *TRICKPLAY_ROUTES})
 PAGE_ROUTES = frozenset({"home", "watch", "poster", "login"})
 LOGIN_PATH = "/api/v1/login"
 
@@ -45,6 +46,8 @@ def includeme(config: Configurator) -> None:
     config.add_route("hls_master", f"/hls/{SESSION}/master.m3u8")
     config.add_route("hls_playlist", f"/hls/{SESSION}/{PROFILE}/index.m3u8")
     config.add_route("hls_segment", f"/hls/{SESSION}/{PROFILE}/{SEGMENT}.ts")
+    config.add_route("hls_fmp4_segment", f"/hls/{SESSION}/{PROFILE}/{SEGMENT}.m4s")
+    config.add_route("hls_init", f"/hls/{SESSION}/{PROFILE}/init.mp4")
     config.add_route("hls_audio_playlist", f"/hls/{SESSION}/audio/{TRACK}/index.m3u8")
     config.add_route("hls_audio_segment", f"/hls/{SESSION}/audio/{TRACK}/{SEGMENT}.ts")
     config.add_route("hls_subs_playlist", f"/hls/{SESSION}/subs/{TRACK}/index.m3u8")

@@ -14,10 +14,11 @@ hlsd uses the real thing.
   ``ProgressReported``, ``SegmentListed``, ``ProcessExited``.
 - ``sweep``: ``find_tagged``, ``terminate_tagged``, ``sweep(...) -> SweepReport`` (layer 3).
 - ``workdirs``: ``work_dir/<instance>/owner.json`` and ``.../<session>/<run>/``.
-- ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority), ``ffmpeg_version``; ``sample``: ``write_sample``.
+- ``probe``: ``run_ffprobe``, ``write_poster`` (the scan's, at low priority), ``ffmpeg_version``,
+  ``run_ffmpeg_output`` (fMP4 init segments); ``sample``: ``write_sample``.
 """
-from actors.ffmpeg.probe import (DEMUXERS, ProbeFailed, ProbeTimedOut, ffmpeg_version, run_ffprobe,
-                                 write_poster)
+from actors.ffmpeg.probe import (DEMUXERS, ProbeFailed, ProbeTimedOut, ffmpeg_version,
+                                 run_ffmpeg_output, run_ffprobe, write_poster)
 from actors.ffmpeg.spawn import (KILL_WAIT, STDERR_TAIL_LINES, ProcessHandle, raise_open_files_limit,
                                  spawn)
 from actors.ffmpeg.stop import StopReport, resume, stop_process_group, suspend
@@ -56,8 +57,9 @@ __all__ = [
     "ProbeFailed", "ProbeTimedOut", "ProcessEvent", "ProcessExited", "ProcessHandle",
     "ProcessWatcher", "ProgressReported", "SegmentListed", "StopReport", "SweepReport", "Tag",
     "TaggedProcess",
-    "claim_instance_dir", "ffmpeg_version", "find_tagged", "instance_dir", "owner_alive", "release_instance_dir",
-    "raise_open_files_limit", "remove_run_dir", "resume", "run_dir", "run_ffprobe", "spawn",
+    "claim_instance_dir", "ffmpeg_version", "find_tagged", "instance_dir", "owner_alive",
+    "release_instance_dir", "raise_open_files_limit", "remove_run_dir", "resume", "run_dir",
+    "run_ffmpeg_output", "run_ffprobe", "spawn",
     "stop_process_group",
     "suspend", "sweep", "terminate_tagged", "write_poster",
 ]

@@ -3,7 +3,8 @@ whitelist of demuxers.
 
 ``run_ffprobe`` returns ffprobe's standard output, or raises ``ProbeTimedOut`` (it was
 killed and reaped at its deadline) or ``ProbeFailed`` (with ffprobe's last error line).
-``write_poster`` writes a small JPEG of one frame, with the same errors. With
+``write_poster`` writes a small JPEG of one frame, with the same errors; ``run_ffmpeg_output``
+returns what an FFmpeg run writes to its standard output (an fMP4 init segment). With
 ``low_priority`` (the library scan) the process runs under ``nice -n 10 ionice -c3``
 (util-linux): it gets CPU and disk only when playback does not want them.
 """
@@ -48,17 +49,27 @@ def write_poster(ffmpeg: str, path: Path, at: float, target: Path, timeout: floa
     _run(command, path, timeout, low_priority)
 
 
+def run_ffmpeg_output(ffmpeg: str, args: list[str], path: Path, timeout: float) -> bytes:
+    """FFmpeg's standard output for ``args`` (after argv[0]; they name ``file:{path}``)."""
+    return _run_bytes([ffmpeg, *args], path, timeout)
+
+
 def _run(command: list[str], path: Path, timeout: float, low_priority: bool) -> str:
-    name = Path(command[0]).name
     if low_priority:
         command = [*LOW_PRIORITY, *command]
+    return _run_bytes(command, path, timeout).decode(errors="replace")
+
+
+def _run_bytes(command: list[str], path: Path, timeout: float) -> bytes:
+    name = Path(command[0]).name
     try:
-        done = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        done = subprocess.run(command, capture_output=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:  # run() has killed and reaped the process
         raise ProbeTimedOut(f"{name} took longer than {timeout:.1f} s") from None
     if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1:] or [f"{name} failed"]
+        stderr = done.stderr.decode(errors="replace")
+        reason = stderr.strip().splitlines()[-1:] or [f"{name} failed"]
         raise ProbeFailed(reason[0].replace(f"file:{path}: ", ""))
     return done.stdout
 

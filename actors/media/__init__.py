@@ -6,15 +6,19 @@
 - ``plan``: ``Plan`` and ``make_plan``: the renditions and their segment grids; the one
   owner of those facts.
 - ``playlists``: the master and media playlists of a plan.
+- ``codecs``, ``fmp4``: CODECS read from an init segment; the init segments of fMP4
+  renditions (``InitSegments``) and the fragments served after them.
 - ``recipe``: FFmpeg's arguments for one run, and how to read what it reports.
 - ``runs``: what one FFmpeg run makes (``RenditionKey``, ``RunKind``) and its recipe
   (``recipe_for(plan, key, start)``), asking the plan, whole.
 - ``tracks``, ``sidecars``, ``filters``, ``track_recipes``: every stream of a file, the
   subtitle files beside it, what a source needs, the audio and subtitle recipes.
 """
+from actors.media.fmp4 import InitSegments
 from actors.media.library import MEDIA_EXTENSIONS, list_media, resolve_media
 from actors.media.plan import (
     AAC_FRAME_SAMPLES,
+    Container,
     Plan,
     audio_channels,
     copies_audio,
@@ -24,6 +28,7 @@ from actors.media.plan import (
     renditions,
     segment_boundaries,
     segment_for_time,
+    with_inits,
 )
 from actors.media.playlists import PlaylistCache, master_playlist, media_playlist, plan_master_playlist
 from actors.media.probe import AudioStream, MediaInfo, Prober, VideoStream
@@ -57,5 +62,5 @@ __all__ = [
     "media_playlist", "needs_keyframes", "parse_profiles", "output_size", "parse_segment_list_line",
     "reaches_its_boundary", "renditions", "resolve_media", "segment_boundaries",
     "segment_for_time", "SUBTITLE_FILE", "Recipe", "RenditionKey", "RunKind", "check_rendition",
-    "recipe_for",
+    "recipe_for", "Container", "InitSegments", "with_inits",
 ]

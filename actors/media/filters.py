@@ -3,9 +3,12 @@
 Pure functions of a ``VideoSource``:
 
 - ``copy_refusal(source)`` says why a source may not be offered as ``copy`` (None when it
-  may): browsers decode 8-bit 4:2:0 progressive SDR H.264 of a common profile, shown as
-  coded. Everything else (HEVC, MPEG-2, 10-bit, 4:2:2/4:4:4, interlaced, HDR, rotated)
-  is transcoded. ``copy_allowed`` is the yes/no of it.
+  may): either 8-bit 4:2:0 progressive SDR H.264 of a common profile (remuxed into
+  MPEG-TS), or a passthrough source (``passthrough_refusal``: HEVC Main / Main 10, AV1,
+  VP9; 8- or 10-bit 4:2:0, progressive, SDR, PQ or HLG; copied into fMP4). Both are shown
+  as coded: a rotated source is never copied. Everything else (MPEG-2, 10-bit H.264,
+  4:2:2/4:4:4, interlaced, HDR H.264, rotated) is only transcoded. ``copy_allowed`` is
+  the yes/no of it.
 - ``output_size(source, target_height)``: even width and height, the source's display
   aspect (sample aspect and rotation applied), never larger than the upright source.
 - ``video_filters(source, width, height)``: the chain that turns the source into
@@ -32,6 +35,9 @@ from actors.media.tracks import VideoSource
 INPUT_ARGS = ("-noautorotate",)
 BROWSER_H264_PROFILES = frozenset({"Constrained Baseline", "Baseline", "Main", "High"})
 BROWSER_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
+PASSTHROUGH_CODECS = frozenset({"hevc", "av1", "vp9"})  # copied into fMP4
+PASSTHROUGH_PIX_FMTS = frozenset({"yuv420p", "yuvj420p", "yuv420p10le"})
+PASSTHROUGH_HEVC_PROFILES = frozenset({"Main", "Main 10"})
 HDR_INPUT = {  # zscale's names for the source transfer
     "pq": "smpte2084",
     "hlg": "arib-std-b67",
@@ -42,6 +48,8 @@ ROTATIONS = {90: ["transpose=cclock"], 180: ["hflip", "vflip"], 270: ["transpose
 
 def copy_refusal(source: VideoSource) -> str | None:
     """Why ``source`` may not be remuxed as is for a browser; None when it may."""
+    if source.codec in PASSTHROUGH_CODECS:
+        return passthrough_refusal(source)
     if source.codec != "h264":
         return f"{source.codec or 'unknown'} video is not H.264"
     if source.bit_depth > 8:
@@ -58,6 +66,21 @@ def copy_refusal(source: VideoSource) -> str | None:
         return f"rotated {source.rotation} degrees"
     if source.profile not in BROWSER_H264_PROFILES:
         return f"H.264 profile {source.profile}"
+    return None
+
+
+def passthrough_refusal(source: VideoSource) -> str | None:
+    """Why an HEVC, AV1 or VP9 source may not be copied into fMP4; None when it may."""
+    if source.codec not in PASSTHROUGH_CODECS:
+        return f"{source.codec or 'unknown'} video is not HEVC, AV1 or VP9"
+    if source.codec == "hevc" and source.profile not in PASSTHROUGH_HEVC_PROFILES:
+        return f"HEVC profile {source.profile}"
+    if source.pix_fmt not in PASSTHROUGH_PIX_FMTS:
+        return f"pixel format {source.pix_fmt} (8- or 10-bit 4:2:0 is copied)"
+    if source.interlaced:
+        return f"interlaced ({source.field_order})"
+    if source.rotation:
+        return f"rotated {source.rotation} degrees"
     return None
 
 

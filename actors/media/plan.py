@@ -9,6 +9,11 @@ layer ask it. ``make_plan`` is pure: give it what the prober found.
 - ``segment_boundaries(info, profile, segment_seconds)``, ``segment_for_time``: the VOD
   grid, the same for every FFmpeg run. ``copy`` needs ``info`` probed with keyframes.
 - ``output_size``, ``h264_level``: what a rendition's segments are.
+- ``container_of(info, profile)``: how a rendition's segments are packed, ``ts`` or
+  ``fmp4``. H.264 renditions are MPEG-TS (the container every old TV and set-top box
+  plays); ``copy`` of an HEVC, AV1 or VP9 source (the passthrough variant) is fMP4, with
+  one init segment per file version (``Plan.init``, made outside this pure module and
+  handed in with ``with_inits``).
 
 Tracks: the plan also decides the renditions beside the video. A file with more than
 one audio track gets every track as an alternate audio rendition (``audio``: its own
@@ -23,8 +28,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, replace
-from typing import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Callable, Literal, Mapping
 
 from actors.errors import Invalid, NotFound, Unplayable
 from actors.media import filters
@@ -32,6 +37,7 @@ from actors.media.probe import MediaInfo
 from actors.media.profiles import Profile
 from actors.media.tracks import AudioTrack, SubtitleTrack, Tracks
 
+Container = Literal["ts", "fmp4"]
 MIN_LAST_SEGMENT = 1.0
 AAC_FRAME_SAMPLES = 1024
 COPY_VIDEO_PROFILES = {  # profile name -> profile_idc and constraint flags, for CODECS
@@ -63,6 +69,7 @@ class Plan:
     subtitles: tuple[SubtitleTrack, ...] = ()  # WebVTT renditions
     burn: SubtitleTrack | None = None
     tracks: Tracks | None = None  # every track of the file, sidecars included
+    inits: Mapping[str, bytes] = field(default_factory=dict)  # fMP4 rendition -> its init
 
     @property
     def grid(self) -> tuple[float, ...]:
@@ -96,6 +103,21 @@ class Plan:
             if rendition.name == name:
                 return rendition
         raise NotFound(f"no rendition {name!r}; one of {', '.join(self.names)}")
+
+    def container(self, name: str) -> Container:
+        """How rendition ``name``'s segments are packed."""
+        return container_of(self.info, self.rendition(name))
+
+    @property
+    def fmp4_names(self) -> tuple[str, ...]:
+        """The renditions packed as fMP4: each needs its init segment."""
+        return tuple(name for name in self.names if self.container(name) == "fmp4")
+
+    def init(self, name: str) -> bytes:
+        """The init segment (``ftyp`` + ``moov``) of fMP4 rendition ``name``."""
+        if self.container(name) != "fmp4" or name not in self.inits:
+            raise NotFound(f"rendition {name!r} has no init segment")
+        return self.inits[name]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -131,6 +153,19 @@ def make_plan(media_id: str, info: MediaInfo, profiles: tuple[Profile, ...],
     subtitles = tuple(t for t in tracks.subtitles if t.kind == "text") if tracks else ()
     return Plan(media_id, info, chosen, boundaries, first, segment_for_time(grid, start),
                 audio=audio, subtitles=subtitles, burn=burned, tracks=tracks)
+
+
+def with_inits(plan: Plan, make_init: Callable[[Plan, Profile], bytes]) -> Plan:
+    """``plan`` with the init segment of each of its fMP4 renditions, from ``make_init``."""
+    if not plan.fmp4_names:
+        return plan
+    inits = {name: make_init(plan, plan.rendition(name)) for name in plan.fmp4_names}
+    return replace(plan, inits=inits)
+
+
+def container_of(info: MediaInfo, profile: Profile) -> Container:
+    """``fmp4`` for the passthrough copy of an HEVC, AV1 or VP9 source, else ``ts``."""
+    return "fmp4" if profile.is_copy and info.video.codec in filters.PASSTHROUGH_CODECS else "ts"
 
 
 def _all_tracks(info: MediaInfo, sidecars: tuple[SubtitleTrack, ...]) -> Tracks | None:
@@ -169,7 +204,8 @@ def needs_keyframes(info: MediaInfo, profiles: tuple[Profile, ...]) -> bool:
 
 
 def _can_copy(info: MediaInfo) -> bool:
-    """H.264 that browsers decode (8-bit 4:2:0, a common profile) and needs no rotation."""
+    """H.264 that browsers decode (8-bit 4:2:0, a common profile), or HEVC, AV1 or VP9
+    a player may decode as is (``filters.copy_refusal``); never rotated."""
     if info.tracks is not None and info.tracks.video is not None:
         return filters.copy_allowed(info.tracks.video)  # interlacing and HDR too
     video = info.video
@@ -187,18 +223,21 @@ def copies_audio(info: MediaInfo, profile: Profile) -> bool:
 def renditions(info: MediaInfo, profiles: tuple[Profile, ...]) -> tuple[Profile, ...]:
     """The profiles that fit ``info``, in the given order; never an upscale.
 
-    When none fits, the smallest transcode profile is scaled down to the source height,
-    its video bit rate in proportion to the pixels.
+    When no H.264 rendition fits (none, or only the fMP4 passthrough ``copy``, which not
+    every client decodes), the smallest transcode profile is scaled down to the source
+    height, its video bit rate in proportion to the pixels.
     """
     height = _source_height(info)
     fitting = tuple(p for p in profiles if _fits(info, p, height))
-    if fitting:
+    if any(container_of(info, p) == "ts" for p in fitting):
         return fitting
     transcodes = [p for p in profiles if p.height is not None]
     if not transcodes:
+        if fitting:
+            return fitting
         raise Unplayable("no configured profile can play this file", "no_rendition")
     smallest = min(transcodes, key=lambda p: p.height or 0)
-    return (_scaled(smallest, height - height % 2),)
+    return (*fitting, _scaled(smallest, height - height % 2))
 
 
 def _fits(info: MediaInfo, profile: Profile, source_height: int) -> bool:

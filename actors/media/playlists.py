@@ -6,6 +6,12 @@
 variant names the groups, its BANDWIDTH counts the largest audio rendition and its
 CODECS the audio codec. Audio and subtitle renditions use ``media_playlist`` on the
 plan's one grid, so their EXTINFs are the video's.
+
+fMP4 renditions (``Plan.container``): the media playlist is ``#EXT-X-VERSION:7`` with
+``#EXT-X-MAP:URI="init.mp4"`` and ``{n}.m4s`` segments; the variant's CODECS is read from
+the init segment (``codecs.video_codecs``). Every variant carries ``VIDEO-RANGE``: the
+source's (SDR, PQ or HLG) for a copy, SDR for a transcode (tone-mapped where the source
+is HDR).
 """
 from __future__ import annotations
 
@@ -14,12 +20,14 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Callable
+from typing import Callable, Mapping
 
+from actors.media.codecs import video_codecs
 from actors.media.plan import (
     AAC_FRAME_SAMPLES,
     COPY_VIDEO_PROFILES,
     VBV_SECONDS,
+    container_of,
     copies_audio,
     h264_level,
     output_size,
@@ -37,6 +45,11 @@ ADTS_HEADER_BYTES = 7  # MPEG-TS carries each AAC frame with an ADTS header
 TS_BYTES_PER_AUDIO_FRAME = 100
 AAC_OVERSHOOT = 1.1  # FFmpeg's AAC encoder ran up to 8 % over low targets
 COPY_PEAK_ESTIMATE = 2.0  # busiest segment / average, when no packet sizes are known
+# fMP4: a trun entry per sample (size, flags, composition offset: 12 bytes for video, 4
+# for audio) plus the moof, traf and tfdt boxes of each fragment, spread over its frames.
+FMP4_BYTES_PER_FRAME = 16
+FMP4_BYTES_PER_AUDIO_FRAME = 8
+VIDEO_RANGES = {None: "SDR", "pq": "PQ", "hlg": "HLG"}
 
 
 class PlaylistCache:
@@ -55,15 +68,16 @@ class PlaylistCache:
         self._kept: OrderedDict[Hashable, bytes] = OrderedDict()
 
     def media_playlist(self, key: Hashable, boundaries: tuple[float, ...],
-                       segment_name: Callable[[int], str]) -> bytes:
+                       segment_name: Callable[[int], str], init_uri: str | None = None) -> bytes:
         """``segment_name(n)``: segment n's URI relative to the playlist, the same for
-        every session (the key must tell apart playlists that name segments otherwise)."""
+        every session (the key must tell apart playlists that name segments otherwise);
+        ``init_uri``: the ``EXT-X-MAP`` of fMP4 segments."""
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
                 return kept
-        rendered = media_playlist(boundaries, segment_name).encode()
+        rendered = media_playlist(boundaries, segment_name, init_uri).encode()
         with self._lock:
             self._kept[key] = rendered
             while len(self._kept) > self._size:
@@ -77,12 +91,17 @@ def _extinfs(boundaries: tuple[float, ...]) -> list[float]:
     return [round(end - start, 3) for start, end in zip(marks, marks[1:])]
 
 
-def media_playlist(boundaries: tuple[float, ...], segment_uri: Callable[[int], str]) -> str:
-    """The VOD media playlist: every segment, from the start, then ``#EXT-X-ENDLIST``."""
+def media_playlist(boundaries: tuple[float, ...], segment_uri: Callable[[int], str],
+                   init_uri: str | None = None) -> str:
+    """The VOD media playlist: every segment, from the start, then ``#EXT-X-ENDLIST``;
+    with ``init_uri``, fMP4 segments after that init segment (version 7)."""
     durations = _extinfs(boundaries)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-PLAYLIST-TYPE:VOD",
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{3 if init_uri is None else 7}",
+             "#EXT-X-PLAYLIST-TYPE:VOD",
              f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(durations)))}",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if init_uri is not None:
+        lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
     for number, duration in enumerate(durations):
         lines += [f"#EXTINF:{duration:.3f},", segment_uri(number)]
     lines.append("#EXT-X-ENDLIST")
@@ -92,25 +111,28 @@ def media_playlist(boundaries: tuple[float, ...], segment_uri: Callable[[int], s
 def master_playlist(info: MediaInfo, profiles: tuple[Profile, ...],
                     variant_uri: Callable[[Profile], str], segment_seconds: float, *,
                     media: tuple[str, ...] = (), groups: str = "",
-                    separate_audio_bits: float | None = None) -> str:
+                    separate_audio_bits: float | None = None,
+                    inits: Mapping[str, bytes] | None = None) -> str:
     """The master playlist: one variant per profile, in order.
 
     BANDWIDTH is an honest peak: for ``copy``, the busiest segment's video bytes (from
     the keyframe index) plus the audio; for a transcode, the encoder's VBV bound over a
-    segment (``maxrate * T + bufsize``) plus the audio; both as muxed in MPEG-TS.
+    segment (``maxrate * T + bufsize``) plus the audio; both as muxed (MPEG-TS or fMP4).
     ``media`` are ``#EXT-X-MEDIA`` lines, ``groups`` the variants' ``AUDIO=``/``SUBTITLES=``
     attributes; ``separate_audio_bits`` the largest alternate audio rendition's rate
-    (the variants' segments then carry no audio).
+    (the variants' segments then carry no audio); ``inits`` the init segment of each
+    fMP4 rendition, by name (its CODECS).
     """
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS", *media]
     for profile in profiles:
         peak, average = _bandwidth(info, profile, segment_seconds, separate_audio_bits)
         width, height = output_size(info, profile)
         audio = info.audio is not None or separate_audio_bits is not None
+        codecs = _codecs(info, profile, audio, (inits or {}).get(profile.name))
         lines += [
             f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
-            f"RESOLUTION={width}x{height},CODECS=\"{_codecs(info, profile, audio)}\","
-            f"FRAME-RATE={info.video.fps:.3f}{groups}",
+            f"RESOLUTION={width}x{height},CODECS=\"{codecs}\","
+            f"FRAME-RATE={info.video.fps:.3f},VIDEO-RANGE={video_range(info, profile)}{groups}",
             variant_uri(profile)]
     return "\n".join(lines) + "\n"
 
@@ -133,7 +155,14 @@ def plan_master_playlist(plan: Plan, variant_uri: Callable[[Profile], str],
     groups += ',SUBTITLES="subs"' if plan.subtitles else ""
     bits = max((_aac_bits(plan.audio_kbps(t), t.sample_rate) for t in plan.audio), default=None)
     return master_playlist(plan.info, plan.renditions, variant_uri, segment_seconds,
-                           media=tuple(media), groups=groups, separate_audio_bits=bits)
+                           media=tuple(media), groups=groups, separate_audio_bits=bits,
+                           inits=plan.inits)
+
+
+def video_range(info: MediaInfo, profile: Profile) -> str:
+    """``VIDEO-RANGE``: a copy's is the source's; a transcode is SDR (tone-mapped)."""
+    video = info.tracks.video if info.tracks is not None else None
+    return VIDEO_RANGES[video.hdr] if profile.is_copy and video is not None else "SDR"
 
 
 def _media_line(kind: str, group: str, name: str, language: str, default: bool, uri: str,
@@ -162,7 +191,8 @@ def _aac_bits(kbps: int, sample_rate: int) -> float:
 def _bandwidth(info: MediaInfo, profile: Profile, segment_seconds: float,
                separate_audio_bits: float | None = None) -> tuple[int, int]:
     """(peak, average) bits per second of a rendition's segments."""
-    audio = (_audio_bit_rate(info, profile) if separate_audio_bits is None
+    fmp4 = container_of(info, profile) == "fmp4"
+    audio = (_audio_bit_rate(info, profile, fmp4) if separate_audio_bits is None
              else separate_audio_bits)
     if profile.is_copy:
         video_peak, video_average = _copy_video_bit_rates(info, profile, segment_seconds)
@@ -170,7 +200,13 @@ def _bandwidth(info: MediaInfo, profile: Profile, segment_seconds: float,
         video_average = profile.video_kbps * 1000
         video_peak = video_average * (1 + VBV_SECONDS / segment_seconds)
     fps = info.video.fps
-    return _in_mpegts(video_peak + audio, fps), _in_mpegts(video_average + audio, fps)
+    muxed = _in_fmp4 if fmp4 else _in_mpegts
+    return muxed(video_peak + audio, fps), muxed(video_average + audio, fps)
+
+
+def _in_fmp4(payload_bits: float, fps: float) -> int:
+    """Bits per second once muxed in fMP4: the payload plus each frame's ``trun`` entry."""
+    return math.ceil(payload_bits + fps * 8 * FMP4_BYTES_PER_FRAME)
 
 
 def _in_mpegts(payload_bits: float, fps: float) -> int:
@@ -179,15 +215,16 @@ def _in_mpegts(payload_bits: float, fps: float) -> int:
     return math.ceil(payload_bits * 188 / 184 + fps * 8 * TS_BYTES_PER_FRAME)
 
 
-def _audio_bit_rate(info: MediaInfo, profile: Profile) -> float:
+def _audio_bit_rate(info: MediaInfo, profile: Profile, fmp4: bool = False) -> float:
     audio = info.audio
     if audio is None:
         return 0.0
-    adts_headers = ((ADTS_HEADER_BYTES + TS_BYTES_PER_AUDIO_FRAME) * 8 * audio.sample_rate
-                    / AAC_FRAME_SAMPLES)
+    per_frame = (FMP4_BYTES_PER_AUDIO_FRAME if fmp4
+                 else ADTS_HEADER_BYTES + TS_BYTES_PER_AUDIO_FRAME)
+    framing = per_frame * 8 * audio.sample_rate / AAC_FRAME_SAMPLES
     if copies_audio(info, profile) and audio.bit_rate:
-        return audio.bit_rate + adts_headers
-    return profile.audio_kbps * 1000 * AAC_OVERSHOOT + adts_headers
+        return audio.bit_rate + framing
+    return profile.audio_kbps * 1000 * AAC_OVERSHOOT + framing
 
 
 def _copy_video_bit_rates(info: MediaInfo, profile: Profile,
@@ -217,9 +254,13 @@ def _estimated_video_bit_rates(info: MediaInfo) -> tuple[float, float]:
     return average * COPY_PEAK_ESTIMATE, average
 
 
-def _codecs(info: MediaInfo, profile: Profile, audio: bool = True) -> str:
-    """The RFC 6381 CODECS value: ``avc1.PPCCLL`` and, with audio, AAC-LC."""
-    if profile.is_copy:
+def _codecs(info: MediaInfo, profile: Profile, audio: bool = True,
+            init: bytes | None = None) -> str:
+    """The RFC 6381 CODECS value: ``avc1.PPCCLL`` (or what an fMP4 init segment holds)
+    and, with audio, AAC-LC."""
+    if init is not None:
+        video = video_codecs(init)
+    elif profile.is_copy:
         level = info.video.level or h264_level(info, profile)
         video = f"avc1.{COPY_VIDEO_PROFILES[str(info.video.profile)]}{level:02x}"
     else:

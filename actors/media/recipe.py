@@ -31,6 +31,14 @@ The FFmpeg recipe, and why (each point is checked by tests/actors/media/test_rec
   (``-copypriorss 0``); an encoded one skips its first AAC frame, because the encoder's
   priming puts the first packet one frame before the first sample. The price is an audio
   gap of about the video's reorder delay (tens of ms) at a splice, never an overlap.
+- fMP4 (the passthrough ``copy`` of HEVC, AV1, VP9): the same segment muxer with
+  ``-segment_format mp4`` (``timeline.FMP4_MUXER_OPTIONS``) writes ``{n}.m4s``, each a
+  small fragmented MP4 whose ``tfdt`` is the DTS on the one timeline; the transcoder
+  strips its ``ftyp`` + ``moov`` (``fmp4.strip_to_fragments``) before it is served.
+  HEVC gets ``-tag:v hvc1`` (parameter sets in the sample entry, as Apple requires).
+  ``init_args`` is the same recipe cut to the init segment on standard output: the
+  ``moov`` depends only on the streams and the muxer's options, so it is byte-identical
+  to the head of every segment of every run (checked on every segment).
 - Inputs are ``file:`` URLs with ``-protocol_whitelist file`` and a demuxer whitelist:
   a "movie" that is really an HLS playlist or a concat script would otherwise make
   FFprobe or FFmpeg read files outside the media root.
@@ -42,12 +50,16 @@ from pathlib import Path
 
 from actors.ffmpeg import DEMUXERS
 from actors.media.filters import INPUT_ARGS, video_filters
-from actors.media.plan import AAC_FRAME_SAMPLES, VBV_SECONDS, copies_audio, h264_level, output_size
+from actors.media.plan import (AAC_FRAME_SAMPLES, VBV_SECONDS, Container, copies_audio,
+                               h264_level, output_size)
 from actors.media.probe import MediaInfo
 from actors.media.profiles import Profile
-from actors.media.timeline import TIMELINE_OFFSET, seconds, segment_muxer_args
+from actors.media.timeline import (FMP4_MUXER_OPTIONS, SEGMENT_EXTENSIONS, TIMELINE_OFFSET,
+                                   seconds, segment_muxer_args)
 from actors.media.track_recipes import burn_in_graph
 from actors.media.tracks import SubtitleTrack
+
+_LISTED_SUFFIXES = tuple(f".{extension}" for extension in SEGMENT_EXTENSIONS.values())
 
 
 
@@ -61,12 +73,14 @@ class ListedSegment:
 
 
 def parse_segment_list_line(line: str) -> ListedSegment:
-    """Parse ``n.ts,start,end`` from the list pipe; ``end`` back on the media timeline.
+    """Parse ``n.ts,start,end`` (or ``n.m4s,...``) from the list pipe; ``end`` back on the
+    media timeline.
 
     (The ``start`` of a run's first segment reads 0, whatever it is, so it is not used.)
     """
     name, _start, end = line.strip().split(",")
-    return ListedSegment(int(name.removesuffix(".ts")), name, float(end) - TIMELINE_OFFSET)
+    number = name.rpartition(".")[0] if name.endswith(_LISTED_SUFFIXES) else name
+    return ListedSegment(int(number), name, float(end) - TIMELINE_OFFSET)
 
 
 def reaches_its_boundary(segment: ListedSegment, boundaries: tuple[float, ...],
@@ -87,31 +101,54 @@ def reaches_its_boundary(segment: ListedSegment, boundaries: tuple[float, ...],
 def ffmpeg_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
                 start_segment: int, out_dir: Path, progress_fd: int, list_fd: int, *,
                 threads: int = 0, muxed_audio: bool = True,
-                burn: SubtitleTrack | None = None) -> list[str]:
+                burn: SubtitleTrack | None = None, container: Container = "ts") -> list[str]:
     """FFmpeg's arguments after argv[0] for a run from ``start_segment`` to the end.
 
-    Writes ``out_dir/{n}.ts``, lists each finished segment on ``list_fd`` (see
-    ``parse_segment_list_line``) and reports progress on ``progress_fd``. Without
-    ``muxed_audio`` the segments are video only (the audio is a rendition of its own);
-    ``burn`` is an image subtitle track drawn into the picture.
+    Writes ``out_dir/{n}.ts`` (``{n}.m4s`` for ``fmp4``), lists each finished segment on
+    ``list_fd`` (see ``parse_segment_list_line``) and reports progress on ``progress_fd``.
+    Without ``muxed_audio`` the segments are video only (the audio is a rendition of its
+    own); ``burn`` is an image subtitle track drawn into the picture.
     """
     if not 0 <= start_segment < len(boundaries) - 1:
         raise ValueError(f"no segment {start_segment} in {len(boundaries) - 1}")
     start = boundaries[start_segment]
     seek = ["-ss", seconds(start)] if start_segment > 0 else []
-    audio = info.audio if muxed_audio else None
-    audio_map = ["-map", f"0:{audio.index}"] if audio else []
     return [
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning",
         "-progress", f"pipe:{progress_fd}",
+        *_streams(info, profile, boundaries, start_segment, seek, muxed_audio, burn),
+        "-threads", str(threads),
+        *_segment_args(info, boundaries, start_segment, out_dir, list_fd, container),
+    ]
+
+
+def init_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...], *,
+              muxed_audio: bool = True) -> list[str]:
+    """FFmpeg's arguments after argv[0] that write the init segment of an fMP4 rendition
+    (then one fragment, which is not used) to standard output: the run's own streams
+    and muxer options, so its ``ftyp`` + ``moov`` are those of every segment."""
+    options = [arg for key, value in FMP4_MUXER_OPTIONS for arg in (f"-{key}", value)]
+    return [
+        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+        *_streams(info, profile, boundaries, 0, [], muxed_audio, None),
+        "-threads", "1", "-frames:v", "1",
+        "-output_ts_offset", seconds(TIMELINE_OFFSET), "-f", "mp4", *options, "pipe:1",
+    ]
+
+
+def _streams(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...],
+             start_segment: int, seek: list[str], muxed_audio: bool,
+             burn: SubtitleTrack | None) -> list[str]:
+    """The input and every stream's arguments, the same for runs and init segments."""
+    audio = info.audio if muxed_audio else None
+    audio_map = ["-map", f"0:{audio.index}"] if audio else []
+    return [
         "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
         *INPUT_ARGS, *seek, "-i", f"file:{info.path}",
         *_video_map(info, profile, burn), *audio_map,
         "-map_metadata", "-1", "-map_chapters", "-1",
         *_video_args(info, profile, boundaries, start_segment, burn),
         *(_audio_args(info, profile, start_segment) if audio else []),
-        "-threads", str(threads),
-        *_segment_args(info, boundaries, start_segment, out_dir, list_fd),
     ]
 
 
@@ -136,7 +173,8 @@ def _video_args(info: MediaInfo, profile: Profile, boundaries: tuple[float, ...]
                 start_segment: int, burn: SubtitleTrack | None = None) -> list[str]:
     if profile.is_copy:
         # Packets before the seek point belong to the previous segment of another run.
-        return ["-c:v", "copy", *(["-copypriorss", "0"] if start_segment > 0 else [])]
+        tag = ["-tag:v", "hvc1"] if info.video.codec == "hevc" else []
+        return ["-c:v", "copy", *tag, *(["-copypriorss", "0"] if start_segment > 0 else [])]
     width, height = output_size(info, profile)
     start = boundaries[start_segment]
     keyframes = ",".join(seconds(b - start) for b in boundaries[start_segment:-1])
@@ -172,7 +210,7 @@ def _audio_args(info: MediaInfo, profile: Profile, start_segment: int) -> list[s
 
 
 def _segment_args(info: MediaInfo, boundaries: tuple[float, ...], start_segment: int,
-                  out_dir: Path, list_fd: int) -> list[str]:
+                  out_dir: Path, list_fd: int, container: Container) -> list[str]:
     return segment_muxer_args(boundaries[start_segment], boundaries[start_segment + 1:],
                               start_segment, out_dir, f"pipe:{list_fd}",
-                              0.5 / info.video.fps, TIMELINE_OFFSET)
+                              0.5 / info.video.fps, TIMELINE_OFFSET, container)

@@ -8,16 +8,21 @@ the session cuts into segments.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from actors.errors import NotFound
-from actors.media.plan import AAC_FRAME_SAMPLES, Plan, audio_channels
+from actors.media.fmp4 import strip_to_fragments
+from actors.media.plan import AAC_FRAME_SAMPLES, Container, Plan, audio_channels
 from actors.media.recipe import ffmpeg_args
-from actors.media.track_recipes import (audio_rendition_args, audio_sample_rate,
-                                        webvtt_conversion_args)
+from actors.media.track_recipes import (
+    audio_rendition_args,
+    audio_sample_rate,
+    webvtt_conversion_args,
+)
 
 # The file a subtitle run writes in its run dir.
 SUBTITLE_FILE = "track.vtt"
@@ -72,17 +77,26 @@ class Recipe:
     ``argv(run dir, progress fd, list fd)``. ``frame_rate``: the frames per second whose
     half frame a listed segment may end short of its cut and still be whole (for audio,
     half an AAC frame at the rate the recipe encodes). ``output``: the one file a whole-file
-    run (subtitles) writes in its run dir; None for runs that list segments."""
+    run (subtitles) writes in its run dir; None for runs that list segments. ``finish``:
+    what a listed segment file needs before it is served (fMP4: its head stripped), on
+    the transcoder's thread; False when the file was not what the recipe expects."""
 
     argv: ArgvBuilder
     frame_rate: float
     output: str | None = None
+    finish: Callable[[Path], bool] | None = None
 
 
-def check_rendition(plan: Plan, key: RenditionKey, number: int | None = None) -> None:
-    """Raise NotFound unless ``plan`` has the rendition (and segment ``number`` of it)."""
+def check_rendition(plan: Plan, key: RenditionKey, number: int | None = None,
+                    container: Container | None = None) -> None:
+    """Raise NotFound unless ``plan`` has the rendition (and segment ``number`` of it),
+    packed in ``container`` when one is given: a ``3.ts`` of an fMP4 rendition is none."""
     if key.kind is RunKind.VIDEO:
         plan.rendition(key.name)
+        if container is not None and plan.container(key.name) != container:
+            raise NotFound(f"{key.describe()} has no {container} segments")
+    elif container not in (None, "ts"):
+        raise NotFound(f"{key.describe()} has no {container} segments")
     elif key.kind is RunKind.AUDIO:
         plan.audio_track(_index(plan, key))
     else:
@@ -111,9 +125,12 @@ def recipe_for(plan: Plan, key: RenditionKey, start: int) -> Recipe:
             frame_rate=0.0, output=SUBTITLE_FILE)
     rendition = plan.rendition(key.name)  # as the plan sized it, not as configured
     boundaries = plan.boundaries[key.name]
+    container = plan.container(key.name)
+    finish = partial(strip_to_fragments, init=plan.init(key.name)) if container == "fmp4" else None
     return Recipe(lambda out, progress, listing: ffmpeg_args(
         plan.info, rendition, boundaries, start, out, progress, listing,
-        muxed_audio=not plan.audio, burn=plan.burn), frame_rate=plan.info.video.fps)
+        muxed_audio=not plan.audio, burn=plan.burn, container=container),
+        frame_rate=plan.info.video.fps, finish=finish)
 
 
 def _audio(plan: Plan, key: RenditionKey, start: int) -> Recipe:

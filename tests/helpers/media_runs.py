@@ -41,13 +41,16 @@ class Run:
 
 
 def run_ffmpeg(info: MediaInfo, profile: Profile, bounds: tuple[float, ...],
-               start_segment: int, out_dir: Path, *, stop_after: int | None = None) -> Run:
+               start_segment: int, out_dir: Path, *, stop_after: int | None = None,
+               **options: object) -> Run:
     """Spawn FFmpeg as the transcoder will, and read its segment list as it comes;
-    SIGTERM it once ``stop_after`` segments are listed."""
+    SIGTERM it once ``stop_after`` segments are listed. ``options``: more of
+    ``ffmpeg_args``' keywords (``container``, ``muxed_audio``)."""
     out_dir.mkdir()
     progress_read, progress_write = os.pipe()
     list_read, list_write = os.pipe()
-    args = ffmpeg_args(info, profile, bounds, start_segment, out_dir, progress_write, list_write)
+    args = ffmpeg_args(info, profile, bounds, start_segment, out_dir, progress_write, list_write,
+                       **options)  # type: ignore[arg-type]
     process = subprocess.Popen([FFMPEG, *args], pass_fds=(progress_write, list_write),
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)

@@ -24,6 +24,8 @@ from web.routes import STREAMING_ROUTES, segment_name
 
 MPEGURL = "application/vnd.apple.mpegurl"
 MPEG_TS = "video/mp2t"
+FMP4_SEGMENT = "video/iso.segment"
+MP4 = "video/mp4"
 SEGMENT_MAX_AGE = 3600
 BLOCK_SIZE = 256 * 1024
 CORS_HEADERS = {
@@ -73,15 +75,26 @@ def media_playlist(request: Request) -> Response:
 
 
 @view_config(route_name="hls_segment", request_method="GET", permission=OPEN)
+@view_config(route_name="hls_fmp4_segment", request_method="GET", permission=OPEN)
 def segment(request: Request) -> Response:
-    """Segment n once complete, or as FFmpeg writes it (HTTP/1.1: chunked, so a body cut
-    short is seen as such); at most ``hls.max_waiting`` requests wait for FFmpeg or
-    follow a growing segment at once (a segment already made needs no slot)."""
-    match = request.matchdict
+    """Segment n once complete, or (MPEG-TS, HTTP/1.1: chunked, so a body cut short is
+    seen as such) as FFmpeg writes it; at most ``hls.max_waiting`` requests wait for FFmpeg
+    or follow a growing segment at once (a segment already made needs no slot). ``3.ts``
+    of an fMP4 rendition (or ``3.m4s`` of an MPEG-TS one) is 404."""
+    match, fmp4 = request.matchdict, request.matched_route.name == "hls_fmp4_segment"
     opened = request.registry.hls.segment(match["session_id"], RenditionKey.video(match["profile"]),
                                           int(match["number"]), request.registry.segment_waits,
+                                          "fmp4" if fmp4 else "ts",
                                           follow=request.http_version == "HTTP/1.1")
-    return segment_response(request, opened)
+    return segment_response(request, opened, FMP4_SEGMENT if fmp4 else MPEG_TS)
+
+
+@view_config(route_name="hls_init", request_method="GET", permission=OPEN)
+def init_segment(request: Request) -> Response:
+    """The init segment of an fMP4 rendition: the same bytes for every session."""
+    match = request.matchdict
+    body = request.registry.hls.init_segment(match["session_id"], match["profile"])
+    return Response(body=body, content_type=MP4, cache_control=f"max-age={SEGMENT_MAX_AGE}")
 
 
 @view_config(route_name="media_list", request_method="OPTIONS", permission=OPEN)
@@ -89,6 +102,8 @@ def segment(request: Request) -> Response:
 @view_config(route_name="hls_master", request_method="OPTIONS", permission=OPEN)
 @view_config(route_name="hls_playlist", request_method="OPTIONS", permission=OPEN)
 @view_config(route_name="hls_segment", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_fmp4_segment", request_method="OPTIONS", permission=OPEN)
+@view_config(route_name="hls_init", request_method="OPTIONS", permission=OPEN)
 def preflight(request: Request) -> Response:
     """CORS preflight: any origin may GET, with whatever headers it asks for."""
     asked = request.headers.get("Access-Control-Request-Headers")
@@ -121,13 +136,14 @@ def playlist_response(text: str | bytes, **headers: Any) -> Response:
     return Response(body=body, content_type=MPEGURL, cache_control="no-cache", **headers)
 
 
-def segment_response(request: Request, opened: BinaryIO | GrowingSegment) -> Response:
+def segment_response(request: Request, opened: BinaryIO | GrowingSegment,
+                     content_type: str = MPEG_TS) -> Response:
     """With ``hls.accel_redirect``: no body, nginx sends the file named in
     ``X-Accel-Redirect``. Otherwise streams the open segment file; the server closes it
     when done or when the client goes away (waitress closes the app_iter either way).
     A segment still being written is sent as it grows, with no length (chunked)."""
     if isinstance(opened, GrowingSegment):
-        return Response(app_iter=opened, content_type=MPEG_TS,
+        return Response(app_iter=opened, content_type=content_type,
                         cache_control=f"max-age={SEGMENT_MAX_AGE}")
     try:
         size = os.fstat(opened.fileno()).st_size
@@ -136,9 +152,9 @@ def segment_response(request: Request, opened: BinaryIO | GrowingSegment) -> Res
         opened.close()
         raise
     if redirect is not None:
-        response = Response(content_type=MPEG_TS, cache_control=f"max-age={SEGMENT_MAX_AGE}")
+        response = Response(content_type=content_type, cache_control=f"max-age={SEGMENT_MAX_AGE}")
         response.headers["X-Accel-Redirect"] = redirect
         return response
     wrapper = request.environ.get("wsgi.file_wrapper", FileIter)
-    return Response(app_iter=wrapper(opened, BLOCK_SIZE), content_type=MPEG_TS,
+    return Response(app_iter=wrapper(opened, BLOCK_SIZE), content_type=content_type,
                     content_length=size, cache_control=f"max-age={SEGMENT_MAX_AGE}")

@@ -113,11 +113,26 @@ def test_split_chain_equals_the_whole_for_sdr(clips: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
-    ("plain", None), ("interlaced", "mpeg2video"), ("pq", "hevc"), ("rotated", "rotated"),
-    ("yuv444", "4:4:4"), ("10bit", "10-bit")])
+    ("plain", None), ("interlaced", "mpeg2video"), ("pq", None), ("hlg", None),
+    ("rotated", "rotated"), ("yuv444", "4:4:4"), ("10bit", "10-bit")])
 def test_copy_refusal(clips: dict[str, Path], kind: str, reason: str | None) -> None:
     refusal = copy_refusal(source_of(clips[kind]))
     assert (refusal is None) if reason is None else (reason in (refusal or ""))
+
+
+def test_passthrough_refusal_names_each_problem() -> None:
+    """HEVC Main / Main 10, AV1 and VP9 are copied into fMP4 unless rotated, interlaced,
+    of another HEVC profile or not 4:2:0 of 8 or 10 bits."""
+    base = VideoSource(index=0, codec="hevc", width=3840, height=2160, fps=Fraction(24),
+                       pix_fmt="yuv420p10le", bit_depth=10, chroma=420, interlaced=False,
+                       hdr="pq", rotation=0, profile="Main 10")
+    assert copy_refusal(base) is None
+    assert copy_refusal(replace(base, codec="av1", profile="Main")) is None
+    assert copy_refusal(replace(base, codec="vp9", profile="Profile 2")) is None
+    assert "rotated" in (copy_refusal(replace(base, rotation=90)) or "")
+    assert "interlaced" in (copy_refusal(replace(base, interlaced=True, field_order="tt")) or "")
+    assert "profile" in (copy_refusal(replace(base, profile="Rext")) or "")
+    assert "4:2:0" in (copy_refusal(replace(base, pix_fmt="yuv422p10le", chroma=422)) or "")
 
 
 def test_copy_refusal_names_each_problem_of_h264() -> None:
