@@ -21,7 +21,13 @@ Rules of a media playlist:
 - ``#EXT-X-VERSION`` is at least what its features need: 7 with ``#EXT-X-MAP`` (fMP4);
   ``#EXT-X-MAP`` comes before the first segment, and has a URI.
 - fMP4 segments (``.m4s``) appear only after an ``#EXT-X-MAP``.
-- Every ``#EXTINF`` is followed by a URI; ``#EXT-X-ENDLIST`` ends a VOD playlist.
+- Every ``#EXTINF`` is followed by a URI (``#EXT-X-BYTERANGE`` or ``#EXT-X-TILES`` may come
+  between: they describe that segment); ``#EXT-X-ENDLIST`` ends a VOD playlist.
+- An ``#EXT-X-I-FRAMES-ONLY`` playlist is version 4 or more and names a byte range for
+  every entry.
+- An ``#EXT-X-IMAGES-ONLY`` playlist (the Roku convention) gives every entry an
+  ``#EXT-X-TILES`` with ``RESOLUTION``, ``LAYOUT`` (CxR) and ``DURATION``, and a sheet's
+  tiles cover its ``#EXTINF`` (C × R × DURATION ≥ EXTINF).
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ KNOWN_TAGS = frozenset({
     "#EXT-X-MEDIA", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-IMAGE-STREAM-INF",
     "#EXT-X-PLAYLIST-TYPE", "#EXT-X-TARGETDURATION", "#EXT-X-MEDIA-SEQUENCE", "#EXTINF",
     "#EXT-X-MAP", "#EXT-X-ENDLIST", "#EXT-X-I-FRAMES-ONLY", "#EXT-X-BYTERANGE", "#EXT-X-TILES",
+    "#EXT-X-IMAGES-ONLY",
     "#EXT-X-SESSION-DATA", "#EXT-X-START", "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-DISCONTINUITY",
 })
 STREAM_INF_NEEDS = ("BANDWIDTH", "AVERAGE-BANDWIDTH", "CODECS", "RESOLUTION", "FRAME-RATE",
@@ -116,6 +123,9 @@ def check_media(text: str) -> list[str]:
     if target is None:
         broken.append("no #EXT-X-TARGETDURATION")
     mapped = False
+    iframes, images = "#EXT-X-I-FRAMES-ONLY" in lines, "#EXT-X-IMAGES-ONLY" in lines
+    if iframes and version < 4:
+        broken.append(f"#EXT-X-I-FRAMES-ONLY in version {version} (needs 4)")
     for number, line in enumerate(lines):
         if line.startswith("#EXT-X-MAP:"):
             mapped = True
@@ -127,13 +137,39 @@ def check_media(text: str) -> list[str]:
             duration = float(line.partition(":")[2].partition(",")[0])
             if target is not None and math.floor(duration + 0.5) > target:
                 broken.append(f"EXTINF {duration} over TARGETDURATION {target}")
-            if number + 1 >= len(lines) or lines[number + 1].startswith("#"):
+            described = _segment_tags(lines, number + 1)
+            uri_at = number + 1 + len(described)
+            if uri_at >= len(lines) or lines[uri_at].startswith("#"):
                 broken.append("an #EXTINF is not followed by its URI")
+            if iframes and not any(t.startswith("#EXT-X-BYTERANGE:") for t in described):
+                broken.append("an I-frame entry without #EXT-X-BYTERANGE")
+            if images:
+                broken += _tiles_rules(duration, described)
         elif not line.startswith("#") and line.split("?")[0].endswith(".m4s") and not mapped:
             broken.append(f"fMP4 segment {line} before any #EXT-X-MAP")
     if "#EXT-X-PLAYLIST-TYPE:VOD" in lines and lines[-1] != "#EXT-X-ENDLIST":
         broken.append("a VOD playlist that does not end with #EXT-X-ENDLIST")
     return broken
+
+
+def _segment_tags(lines: list[str], start: int) -> list[str]:
+    """The tag lines between an ``#EXTINF`` and its URI that describe that segment."""
+    found = []
+    for line in lines[start:]:
+        if not line.startswith(("#EXT-X-BYTERANGE:", "#EXT-X-TILES:")):
+            break
+        found.append(line)
+    return found
+
+
+def _tiles_rules(duration: float, described: list[str]) -> list[str]:
+    tiles = next((attributes(t) for t in described if t.startswith("#EXT-X-TILES:")), None)
+    if tiles is None or not {"RESOLUTION", "LAYOUT", "DURATION"} <= tiles.keys():
+        return ["an image entry without #EXT-X-TILES RESOLUTION, LAYOUT and DURATION"]
+    columns, _, rows = tiles["LAYOUT"].partition("x")
+    if int(columns) * int(rows) * float(tiles["DURATION"]) + 1e-3 < duration:
+        return [f"a sheet of {tiles['LAYOUT']} tiles of {tiles['DURATION']} s covers less than {duration} s"]
+    return []
 
 
 def assert_master(text: str) -> None:
