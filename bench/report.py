@@ -136,6 +136,27 @@ READING = """\
   accel-redirect (see 12a) nginx sends the bytes.
 - 8b: read it against 8c (see the rows read against each other): 8c is the bench's
   measure of waitress's ceiling, a bare WSGI app answering the same bytes there.
+- 7a, 7c, 1a (what py-spy showed while this round's rows ran): the slowest percent of 7a
+  are waits for headers on the first segments after the ramp, while every FFmpeg remuxes
+  at full speed on the two cores; 7c's CPU is waitress and Pyramid handling each request
+  and waitress's event loop (it grows with open connections), the actors a small part;
+  1a's hlsd share is thread starts and three HTTP round trips around FFmpeg's own time.
+  What would remove them: FFmpeg at a lower priority than hlsd (7a), nginx sending the
+  segments and playlists without waitress (7c, see 12a and 8b).
+- 12a, 8b: every request still passes through waitress (12a only for the redirect):
+  waitress's per-request cost, not the bytes, sets the ceiling (8c). What would remove
+  it: nginx answering from the segment store's files and the shared playlist bytes
+  itself, hearing hlsd only to check the token (cached briefly) — not built yet.
+- 14b: the passthrough variant copies the video and encodes no frame: its CPU is FFmpeg
+  demuxing and muxing. 14c: the passthrough's first segment, like 1a, waits on FFmpeg's
+  start; the init is made once per file version and is not part of the cold path after
+  the first session.
+- 15a, 15b: FFmpeg CPU of all viewers against one viewer's: with the segment store, later
+  viewers read what the first viewer's run made; through nginx, 15b's viewers meet on the
+  node their film's media key hashes to.
+- 15c: hls.js appends a segment while it is still being written (progressive), so the
+  first frame does not wait for the whole first segment. 15d: every waiting request holds
+  a waitress thread, so threads are sized from hls.max_sessions.
 - 12b: the player retries as hls.js does by default (its policy is in the note), not as
   Retry-After asks: the gap is what a viewer of hlsd's player waits.
 """
