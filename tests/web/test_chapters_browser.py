@@ -56,7 +56,7 @@ def test_chapter_marks_sit_at_the_chapter_starts_and_the_menu_seeks(browser, cha
     assert page.is_visible("#chapters-menu")
 
     duration = float(page.get_attribute("#player", "data-duration"))
-    bar = page.locator("#chapter-bar").bounding_box()
+    bar = page.locator("#seek-bar").bounding_box()
     marks = page.locator(".chapter-mark")
     assert marks.count() == len(chapters)
     for index, (start, _, _) in enumerate(chapters):

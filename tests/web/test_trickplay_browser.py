@@ -42,9 +42,9 @@ def test_hovering_the_seek_strip_shows_the_thumbnail_of_that_time(browser: Brows
                                                                   server: Server) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{server.url}/watch/ramp.mp4")
-    page.wait_for_selector("#scrub", state="visible", timeout=PLAY_TIMEOUT_MS)
+    page.wait_for_selector("#seek-bar", state="visible", timeout=PLAY_TIMEOUT_MS)
     page.wait_for_function("document.getElementById('video').duration > 90", timeout=PLAY_TIMEOUT_MS)
-    box = page.locator("#scrub").bounding_box()
+    box = page.locator("#seek-bar").bounding_box()
     assert box is not None
     shades = []
     for seconds, cell in ((5.0, (0, 0)), (43.0, (4, 0)), (91.0, (9, 0))):

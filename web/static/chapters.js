@@ -1,5 +1,6 @@
-/* The player page's chapters: a chapter bar under the video (a seek bar with a mark at
- * each chapter's start, the part played filled in) and a Chapters menu beside Quality,
+/* The player page's chapters and its seek bar: the seek bar under the video (the part
+ * played filled in, a click seeks there; thumbnails.js shows thumbnails over it) with a
+ * mark at each chapter's start, and a Chapters menu beside Quality,
  * Audio and Subtitles (a <select>: keyboard-usable like them). Choosing a chapter, or
  * clicking or pressing Enter on its mark, seeks to its start; the menu follows the
  * chapter being played. Chapters come from the session JSON (SPEC "Trick play and
@@ -14,8 +15,8 @@
 
   const video = document.getElementById("video");
   const menu = document.getElementById("chapters");
-  const bar = document.getElementById("chapter-bar");
-  const played = document.getElementById("chapter-played");
+  const bar = document.getElementById("seek-bar");
+  const played = document.getElementById("seek-played");
   let chapters = [];
   let duration = 0;
 
@@ -68,7 +69,12 @@
       });
       bar.append(mark);
     });
-    bar.hidden = chapters.length === 0;
+    reveal();
+  }
+
+  // Shown when it has chapter marks or thumbnails (thumbnails.js sets data-thumbnails).
+  function reveal() {
+    bar.hidden = chapters.length === 0 && bar.dataset.thumbnails !== "yes";
   }
 
   function follow() {
@@ -99,5 +105,5 @@
   });
   video.addEventListener("timeupdate", follow);
 
-  window.hlsdChapters = { show, markPositions, chapterAt };
+  window.hlsdChapters = { show, reveal, markPositions, chapterAt };
 })();

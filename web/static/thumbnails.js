@@ -1,24 +1,20 @@
-/* Thumbnails while scrubbing: a seek strip under the player that shows, while the
- * pointer hovers it, the thumbnail of the film at the pointer's time.
+/* Thumbnails while scrubbing: while the pointer hovers the seek bar under the player
+ * (#seek-bar, whose clicks and played part chapters.js handles), the thumbnail of the
+ * film at the pointer's time.
  *
  * Once player.js has a session ("hlsd:session" on #player), reads the session's WebVTT
  * thumbnails track (trickplay/thumbnails.vtt: one cue per thumbnail, "N.jpg#xywh=x,y,w,h"
  * into a tile sheet). A film whose thumbnails the library scan has not made yet answers
- * 404: the strip then stays hidden. A click on the strip seeks there.
+ * 404: no thumbnail is shown then (the bar stays hidden unless the film has chapters).
  */
 (() => {
   "use strict";
 
   const player = document.getElementById("player");
   const video = document.getElementById("video");
-  const strip = document.createElement("div");
-  strip.className = "scrub";
-  strip.id = "scrub";
-  strip.hidden = true;
-  strip.innerHTML = '<div class="scrub-played" id="scrub-played"></div>' +
-    '<div class="scrub-thumb" id="scrub-thumb" hidden><span class="scrub-time" id="scrub-time"></span></div>';
-  player.insertAdjacentElement("afterend", strip);
-  const played = strip.querySelector("#scrub-played");
+  const strip = document.getElementById("seek-bar");
+  strip.insertAdjacentHTML("beforeend",
+    '<div class="scrub-thumb" id="scrub-thumb" hidden><span class="scrub-time" id="scrub-time"></span></div>');
   const thumb = strip.querySelector("#scrub-thumb");
   const label = strip.querySelector("#scrub-time");
   let cues = [];
@@ -89,15 +85,12 @@
     } catch (_) {
       return;
     }
-    strip.hidden = cues.length === 0;
+    if (!cues.length) return;
+    strip.dataset.thumbnails = "yes";
+    strip.hidden = false;
   }
 
   strip.addEventListener("mousemove", show);
   strip.addEventListener("mouseleave", () => { thumb.hidden = true; });
-  strip.addEventListener("click", (event) => { video.currentTime = timeAt(event).time; });
-  video.addEventListener("timeupdate", () => {
-    const total = duration();
-    played.style.width = total ? `${(100 * video.currentTime) / total}%` : "0";
-  });
   player.addEventListener("hlsd:session", (event) => load(event.detail));
 })();
