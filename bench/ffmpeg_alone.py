@@ -51,6 +51,14 @@ def settings(media_root: Path, work_dir: Path, **overrides: Any) -> Settings:
     return parse_settings(raw)
 
 
+def planned(media_root: Path, media_id: str, scratch: Path) -> tuple[Settings, media.Plan]:
+    """``media_id`` under ``media_root`` planned as hlsd plans it with production.ini's
+    settings (probed with keyframes), and those settings."""
+    config = settings(media_root, scratch / "unused")
+    info = media.Prober(config.ffprobe).probe(media_root / media_id, keyframes=True)
+    return config, media.make_plan(media_id, info, config.profiles, config.segment_seconds)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One media file planned for one profile, as hlsd plans it."""

@@ -57,10 +57,8 @@ FIRST_TARGET = Target("p50", 1.10, text="ratio p50 ≤ 1.10")
 
 
 def run(bench: Bench) -> list[Line]:
-    film = ensure_film(ROOT)
-    config = ffmpeg_alone.settings(ROOT, bench.scratch / "unused")
-    info = media.Prober(config.ffprobe).probe(film, keyframes=True)
-    plan = media.make_plan(FILM, info, config.profiles, config.segment_seconds)
+    ensure_film(ROOT)
+    config, plan = ffmpeg_alone.planned(ROOT, FILM, bench.scratch)
     if plan.container("copy") != "fmp4" or "720p" not in plan.names:
         raise RuntimeError(f"{FILM}: expected an fMP4 copy and a 720p rendition")
     plan = media.with_inits(plan, media.InitSegments(config.ffmpeg))

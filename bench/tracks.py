@@ -55,10 +55,8 @@ CPU_TARGET = Target("p50", 1.10, text="ratio p50 ≤ 1.10")
 
 
 def run(bench: Bench) -> list[Line]:
-    film = ensure_film(ROOT)
-    config = ffmpeg_alone.settings(ROOT, bench.scratch / "unused")
-    info = media.Prober(config.ffprobe).probe(film, keyframes=True)
-    plan = media.make_plan(FILM, info, config.profiles, config.segment_seconds)
+    ensure_film(ROOT)
+    config, plan = ffmpeg_alone.planned(ROOT, FILM, bench.scratch)
     if len(plan.audio) < 2 or not plan.subtitles:
         raise RuntimeError(f"{FILM}: expected two audio renditions and a subtitle one")
     track_a, track_b = plan.audio[0].index, plan.audio[1].index
