@@ -95,7 +95,8 @@ def ensure_film(root: Path) -> Path:
     x265 = ("keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error"
             ":colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc")
     # Beside the media root, not in it: the piece is no film of the library.
-    piece = generate_once(root.with_name(f"{root.name}-piece") / f"HDR-2160p24-{PIECE_SECONDS}s.mkv", [
+    piece_path = root.with_name(f"{root.name}-piece") / f"HDR-2160p24-{PIECE_SECONDS}s.mkv"
+    piece = generate_once(piece_path, [
         "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=24",
         "-t", str(PIECE_SECONDS), "-c:v", "libx265", "-preset", "ultrafast",
         "-pix_fmt", "yuv420p10le", "-b:v", "8M", "-x265-params", x265,
