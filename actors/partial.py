@@ -55,7 +55,9 @@ def writing(session_dir: Path, live_runs: set[str], number: int, made_in: str | 
 def wait_or_follow(reply: pykka.ThreadingFuture[Any], deadline: float,
                    find: Callable[[], Path | None]) -> Any:
     """The session's answer, as ``reply.get`` gives it, or a ``GrowingSegment`` once
-    ``find`` shows the file being written; ``pykka.Timeout`` at ``deadline``."""
+    ``find`` shows the file being written and holding its first bytes (so the body starts
+with them: an answer that fails before any byte is the session's error, not a cut 200);
+``pykka.Timeout`` at ``deadline``."""
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -70,6 +72,12 @@ def wait_or_follow(reply: pykka.ThreadingFuture[Any], deadline: float,
                 opened = open(path, "rb")  # noqa: SIM115 (GrowingSegment.close closes it)
             except OSError:
                 continue  # its run ended and removed it: wait on
+            if os.fstat(opened.fileno()).st_size == 0:
+                # Nothing to send yet: the response would start (200) before a first byte,
+                # and an error now could only cut it. Wait on: the session may still say
+                # what is wrong in its own words.
+                opened.close()
+                continue
             return GrowingSegment(opened, reply, deadline)
 
 

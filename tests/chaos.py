@@ -14,7 +14,9 @@ sampling margin) after its transcoder ends (invariants 1-2), and that the segmen
 Every ``--checkpoint`` seconds, and at the end, the clients and the injector pause, every
 session ends, and ``assert_invariants`` runs against the baseline taken at the start
 (threads, fds, RSS). At the very end hlsd gets SIGTERM and must leave no FFmpeg and no
-work dir. Violations: a request without an answer in time, an answer that is no clear
+work dir. A 503 is retried after its Retry-After and a segment body cut short (hlsd
+ends a segment it sent as FFmpeg wrote it that way when the run stops first) at once,
+as hls.js does, within the patience. Violations: a request without an answer in time, an answer that is no clear
 error (a 500, a bad body), an episode that neither played nor got a clear error, an
 orphan, a stray dir, a failed checkpoint. The summary table is printed; the exit status
 is 1 if there was any. The seed fixes every random choice (threads still interleave as
@@ -44,7 +46,7 @@ from tests.faults.invariants import (
     take_baseline,
     transcoders,
 )
-from tests.faults.players import Answer, HttpClient
+from tests.faults.players import CUT_SHORT, Answer, HttpClient
 from tests.helpers.media import make_clip
 from tests.helpers.procs import (own_children, persists_in_work_dir, reap_adopted, set_child_subreaper,
                                  store_problems)
@@ -120,9 +122,14 @@ class Client(Pausable):
                 if answer.status == 200:
                     self.soak.tally.add("segments")
                     break
-                if answer.status != 503 or time.monotonic() > deadline or self.soak.done.is_set():
+                # A 503 is retried after its Retry-After, a body cut short (a segment read
+                # as FFmpeg wrote it, whose run ended first) at once, as hls.js does.
+                if answer.status not in (503, CUT_SHORT) or time.monotonic() > deadline \
+                        or self.soak.done.is_set():
                     return number - first, answer
-                self.soak.done.wait(min(answer.retry_after or 1.0, 1.0))
+                self.soak.tally.count("retried", "cut short" if answer.status == CUT_SHORT else "503")
+                self.soak.done.wait(0.0 if answer.status == CUT_SHORT else
+                                    min(answer.retry_after or 1.0, 1.0))
         return count, None
 
     def pause(self, session: str) -> None:

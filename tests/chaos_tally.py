@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.faults.invariants import DEFAULTS
-from tests.faults.players import NO_CONNECTION, TIMED_OUT, Answer
+from tests.faults.players import CUT_SHORT, NO_CONNECTION, TIMED_OUT, Answer
 
 # A vanished client's session stops its FFmpeg after idle_timeout and ends resume_window
 # later: short, so that checkpoints see every session end.
@@ -38,6 +38,7 @@ class Tally:
     faults: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     endings: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)  # segment answers a player retries
     sessions: int = 0
     segments: int = 0
     checkpoints: int = 0
@@ -56,6 +57,8 @@ class Tally:
             self.violation(f"{what}: no answer within {REQUEST_TIMEOUT:g} s")
         elif answer.status == NO_CONNECTION:
             self.violation(f"{what}: {answer.body}")
+        elif answer.status == CUT_SHORT:
+            pass  # a segment sent as FFmpeg wrote it, its run ended first: the player retries
         elif not answer.ok and not answer.clear_error:
             self.violation(f"{what}: unclear answer {answer.status} {str(answer.body)[:200]}")
 
@@ -94,6 +97,7 @@ class Report:
             ("sessions opened", t.sessions),
             ("episodes", ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items())) or "none"),
             ("episodes ended", ", ".join(f"{k} {v}" for k, v in sorted(t.endings.items())) or "none"),
+            ("segments retried", ", ".join(f"{k} {v}" for k, v in sorted(t.retried.items())) or "none"),
             ("segments served", t.segments),
             ("requests", f"{t.requests} (timed out: {t.statuses.get(str(TIMED_OUT), 0)})"),
             ("answers by status", ", ".join(f"{k}: {v}" for k, v in sorted(t.statuses.items()))),

@@ -9,7 +9,7 @@ import pykka
 import pytest
 
 from actors.errors import Unavailable
-from actors.partial import GrowingSegment, SegmentAbandoned, writing
+from actors.partial import GrowingSegment, SegmentAbandoned, wait_or_follow, writing
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -82,4 +82,29 @@ def test_a_segment_not_completed_by_the_deadline_aborts_the_body(tmp_path: Path)
     assert next(chunks) == b"abc"
     with pytest.raises(SegmentAbandoned):
         next(chunks)
+    body.close()
+
+
+def test_an_empty_file_is_not_followed_so_an_error_before_any_byte_is_the_sessions(tmp_path: Path) -> None:
+    """A body that starts before its first byte would have its 200 sent by the server with
+    that byte; an error then could only reach the player as a cut body (or, before any
+    byte, as the server's own 500). Until the file holds bytes the session's answer is
+    awaited, and its error raised as itself."""
+    empty = tmp_path / "0.ts"
+    empty.write_bytes(b"")
+    reply: pykka.ThreadingFuture = pykka.ThreadingFuture()
+    looked: list[int] = []
+
+    def find() -> Path:
+        looked.append(1)
+        if len(looked) == 3:  # the session's answer comes while the file is still empty
+            reply.set_exception((Unavailable, Unavailable("session is restarting"), None))
+        return empty
+
+    with pytest.raises(Unavailable):
+        wait_or_follow(reply, time.monotonic() + 5, find)
+    assert len(looked) >= 3
+    empty.write_bytes(b"G")
+    body = wait_or_follow(pykka.ThreadingFuture(), time.monotonic() + 5, lambda: empty)
+    assert isinstance(body, GrowingSegment) and next(iter(body)) == b"G"
     body.close()

@@ -136,7 +136,7 @@ def test_start_makes_the_first_run_begin_at_that_segment(start_system):
     system = start_system()
     session_id = system.open_session("movie.mp4", "copy", start=30.0)["id"]
     # Lazy start: nothing runs until the player asks for the segment at 30 s.
-    assert tagged_pids(system.settings.work_dir) == [] and system.session_state(session_id)["run"] is None
+    assert tagged_pids(system.settings.work_dir, scan=False) == [] and system.session_state(session_id)["run"] is None
     plan = system.runtime.directory.plan(session_id)
     start = tokens.verify(session_id, system.secret, 60, time.time()).start
     assert start == plan.start_segment and plan.boundaries["copy"][start] <= 30.0 < plan.boundaries["copy"][start + 1]
@@ -152,7 +152,7 @@ def test_idle_session_stops_ffmpeg_and_resumes_at_the_segment_asked_for(start_sy
     assert read(system, session_id, "360p", 0)
     work = system.settings.work_dir
     eventually(lambda: system.session_state(session_id)["state"] == "idle", timeout=5)
-    eventually(lambda: tagged_pids(work) == [] and leftover_runs(work) == [],
+    eventually(lambda: tagged_pids(work, scan=False) == [] and leftover_runs(work) == [],
                timeout=system.settings.kill_grace + 1)
     assert read(system, session_id, "360p", 10)
     assert system.session_state(session_id)["state"] == "playing"
@@ -191,7 +191,7 @@ def test_corrupt_media_is_refused_before_anything_is_spawned(start_system):
     with pytest.raises(MediaError) as refused:
         system.open_session("corrupt.mp4")
     assert isinstance(refused.value, (NotMedia, Unplayable))
-    assert len(system.runtime.directory) == 0 and tagged_pids(system.settings.work_dir) == []
+    assert len(system.runtime.directory) == 0 and tagged_pids(system.settings.work_dir, scan=False) == []
 
 
 def test_mp3_audio_is_transcoded_under_copy_and_plays(start_system, tmp_path):
@@ -211,7 +211,7 @@ def test_stop_returns_once_ffmpeg_is_gone_and_files_are_deleted(start_system):
     read(system, session_id, "360p", 0)  # lazy start: the first segment request starts FFmpeg
     eventually(lambda: system.session_state(session_id)["transcoder_pid"])
     system.stop_session(session_id)
-    assert tagged_pids(system.settings.work_dir) == []
+    assert tagged_pids(system.settings.work_dir, scan=False) == []
     assert leftover_runs(system.settings.work_dir) == []
     with pytest.raises(NotFound):
         system.session_state(session_id)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 
 import psutil
 
-from actors import ffmpeg
+from actors import ffmpeg, trickplay
 from actors.runtime import Runtime
 from actors.system import HlsSystem
 from tests.helpers.settings import settings_for
@@ -46,14 +46,17 @@ def hlsd_systems(media_root: Path, work_dir: Path, **defaults: Any) -> Iterator[
     assert leftover_runs(work_dir) == [], "a run dir outlived hlsd"
 
 
-def tagged_pids(work_dir: Path) -> list[int]:
+def tagged_pids(work_dir: Path, *, scan: bool = True) -> list[int]:
     """Our live (non-zombie) child processes tagged with this work dir, fakes included
-    (scoped to this test: other tests run concurrently on the machine)."""
+    (scoped to this test: other tests run concurrently on the machine). ``scan=False``
+    leaves out the library scan's trick play FFmpeg, which belongs to no session."""
     wanted = str(work_dir.resolve())
     found = []
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if child.status() != psutil.STATUS_ZOMBIE and child.environ().get(ffmpeg.ENV_WORK_DIR) == wanted:
+            env = child.environ()
+            if (child.status() != psutil.STATUS_ZOMBIE and env.get(ffmpeg.ENV_WORK_DIR) == wanted
+                    and (scan or env.get(ffmpeg.ENV_SESSION) != trickplay.SESSION)):
                 found.append(child.pid)
     return found
 

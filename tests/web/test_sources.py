@@ -1,7 +1,9 @@
 """Sources a browser cannot show as they are, through a real hlsd (pserve + waitress):
 interlaced MPEG-2 in TS, PQ HEVC 10-bit, a rotated phone clip, H.264 4:4:4 and 10-bit.
-None is offered as ``copy``; every variant's segments decode, are progressive 8-bit
-4:2:0 H.264 tagged BT.709, upright, and exactly the size the master announces."""
+None is offered as an H.264 ``copy`` (the PQ HEVC one is offered as its passthrough
+variant, fMP4 with VIDEO-RANGE=PQ, beside the H.264 ones); every H.264 variant's
+segments decode, are progressive 8-bit 4:2:0 H.264 tagged BT.709, upright, and exactly
+the size the master announces."""
 from __future__ import annotations
 
 import json
@@ -62,8 +64,14 @@ def test_every_variant_is_progressive_bt709_upright_and_announced(server, kind):
     assert status == 200, body
     master = m3u8.loads(body.decode())
     assert master.playlists
-    assert not any("/copy/" in variant.uri for variant in master.playlists)
-    for variant in master.playlists:
+    copies = [variant for variant in master.playlists if "/copy/" in variant.uri]
+    if kind == "pq":  # HEVC Main 10 PQ: passed through as it is, beside the tone-mapped ones
+        assert [v.stream_info.video_range for v in copies] == ["PQ"]
+        assert copies[0].stream_info.codecs.startswith("hvc1.2.")
+    else:
+        assert copies == []
+    for variant in (v for v in master.playlists if "/copy/" not in v.uri):
+        assert variant.stream_info.video_range == "SDR"
         width, height = variant.stream_info.resolution
         if kind == "rotated":
             assert height > width  # 320x240 coded, turned 90 degrees: portrait
