@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -231,8 +232,9 @@ def idle_connections(front: Front, count: int) -> Iterator[None]:
 # --- 12b: failover between 3 nodes behind nginx.conf -----------------------------------------
 
 @contextmanager
-def cluster_nodes(prefix: Path, media_root: Path) -> Iterator[dict[str, Server]]:
-    """3 hlsd nodes on fixed free ports, one secret; name -> the node's current process
+def cluster_nodes(prefix: Path, media_root: Path, **overrides: Any) -> Iterator[dict[str, Server]]:
+    """3 hlsd nodes on fixed free ports, one secret, ``hls.*`` overrides for each; name ->
+    the node's current process
     (replaced when the row restarts one). ``prefix/var/cluster/<name>/work`` links to each
     node's work dir for nginx.conf's alias. Every node is ended by its pid at the end."""
     secret = secrets.token_hex(32)
@@ -241,7 +243,7 @@ def cluster_nodes(prefix: Path, media_root: Path) -> Iterator[dict[str, Server]]
         for name in NODES:
             nodes[name] = hlsd.start(prefix, media_root, server={"port": free_port()},
                                      accel_redirect=f"/_segments/{name}/", session_secret=secret,
-                                     scan="false")
+                                     scan="false", **overrides)
             link = prefix / "var" / "cluster" / name / "work"
             link.parent.mkdir(parents=True)
             link.symlink_to(nodes[name].work_dir)

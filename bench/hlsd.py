@@ -54,13 +54,16 @@ def start(scratch: Path, media_root: Path, *, server: dict[str, Any] | None = No
           **overrides: Any) -> Server:
     """A production-configured hlsd with ``hls.<key> = value`` for each override. Without
     sign-in (``hls.auth = none``): the rows measure streaming, which token URLs reach with
-    no account, and the bench's clients are its own; accounts cost only the API routes."""
+    no account, and the bench's clients are its own; accounts cost only the API routes.
+    Without the segment store (``hls.segment_store_bytes = 0``) unless a row asks for it:
+    the rows time cold work, which a segment another session made would skip (rows 15a
+    and 15b measure the store)."""
     home = scratch / f"hlsd-{next(_servers)}"
     home.mkdir(parents=True)
     work_dir = home / "work"
     instance = f"bench-{secrets.token_hex(4)}"
     app = {"hls.media_root": str(media_root), "hls.work_dir": str(work_dir),
-           "hls.instance": instance, "hls.auth": "none",
+           "hls.instance": instance, "hls.auth": "none", "hls.segment_store_bytes": "0",
            **{f"hls.{k}": str(v) for k, v in overrides.items()}}
     ini = write_ini(home / "hlsd.ini", app, server or {})
     log = home / "hlsd.log"
