@@ -61,8 +61,8 @@ def run_cluster(bench: Bench) -> Line:
     crowd, alone, notes, errors = _measure(bench, 10, _cluster)
     return Line("15b", f"FFmpeg CPU of 10 viewers of one film at {PROFILE}, nginx.conf + 3 nodes",
                 "s", crowd, alone, "1 viewer", CLUSTER_TARGET, errors=errors,
-                note=f"nginx.conf as shipped (a new session to the least busy node, no hash "
-                     f"on the media); {notes}")
+                note=f"nginx.conf as shipped (a new session on the least busy node, its "
+                     f"requests on the node its media key hashes to); {notes}")
 
 
 @dataclass
